@@ -1,0 +1,169 @@
+"""The fixture format: windows in a deterministic npz plus JSON metadata.
+
+``fixtures/recordings/windows.npz`` holds ``x`` (int16[N, T, 3] raw sensor counts), ``y``, ``cow``,
+``bout`` and ``start``; ``meta.json`` says units, scale, rate, label map, the per-collar rotations
+and where every window came from. Both are byte-for-byte reproducible from the shared data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.data.recordings import (
+    CLASS_NAMES,
+    SAMPLE_RATE_HZ,
+    AccelSpec,
+    RecordingError,
+    load_recordings,
+)
+from harness.data.windows import (
+    DEFAULT_WINDOW,
+    WindowSet,
+    estimate_rotation_q14,
+    make_windows,
+    rotate_xy_q14,
+)
+
+__all__ = [
+    "FIXTURE_COWS",
+    "FixtureSet",
+    "build_fixtures",
+    "calibrated",
+    "cow_rotations",
+    "load_fixtures",
+    "write_npz",
+]
+
+FIXTURE_COWS: tuple[str, ...] = ("1217", "2016")
+"""Held-out cows: never used for training the default models; both have all four classes."""
+MAX_PER_COW_CLASS = 75
+_ZIP_DATE = (2024, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class FixtureSet:
+    windows: WindowSet
+    rotations: dict[str, tuple[int, int]]
+    meta: dict[str, object]
+    sha256: str
+
+    def calibrated_x(self) -> np.ndarray:
+        """The counts the classifier receives: each cow's rotation applied in integers."""
+        return calibrated(self.windows, self.rotations)
+
+
+def calibrated(ws: WindowSet, rotations: dict[str, tuple[int, int]]) -> np.ndarray:
+    out = np.empty_like(ws.x)
+    for cow in ws.cows:
+        if cow not in rotations:
+            raise KeyError(f"no orientation calibration for cow {cow}")
+        m = ws.cow == cow
+        out[m] = rotate_xy_q14(ws.x[m], rotations[cow])
+    return out
+
+
+def cow_rotations(ws: WindowSet) -> dict[str, tuple[int, int]]:
+    """Estimate every cow's collar rotation from its own windows (labels unused)."""
+    return {cow: estimate_rotation_q14(ws.x[ws.cow == cow]) for cow in ws.cows}
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez, but with fixed zip timestamps and order so the bytes are reproducible."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(arrays):
+            arr_buf = io.BytesIO()
+            np.lib.format.write_array(arr_buf, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, arr_buf.getvalue())
+    path.write_bytes(buf.getvalue())
+
+
+def _subsample(ws: WindowSet, cap: int) -> WindowSet:
+    keep = np.zeros(len(ws), dtype=bool)
+    for cow in ws.cows:
+        for label in range(len(CLASS_NAMES)):
+            idx = np.flatnonzero((ws.cow == cow) & (ws.y == label))
+            if len(idx) > cap:
+                idx = idx[np.linspace(0, len(idx) - 1, cap).round().astype(int)]
+            keep[idx] = True
+    return ws.select(keep)
+
+
+def build_fixtures(data_root: Path, out_dir: Path, window: int = DEFAULT_WINDOW) -> dict[str, object]:
+    """Rebuild ``out_dir`` (windows.npz + meta.json) from the shared recordings. Deterministic."""
+    bouts, excluded = load_recordings(data_root)
+    all_ws, skipped = make_windows(bouts, window, window)
+    rotations = cow_rotations(all_ws)
+    held = all_ws.select(np.isin(all_ws.cow, FIXTURE_COWS))
+    if len(held) == 0:
+        raise RecordingError(f"{data_root}: none of the fixture cows {FIXTURE_COWS} found")
+    ws = _subsample(held, MAX_PER_COW_CLASS)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    npz = out_dir / "windows.npz"
+    write_npz(
+        npz,
+        {"x": ws.x, "y": ws.y, "cow": ws.cow.astype("U8"), "bout": ws.bout.astype("U64"),
+         "start": ws.start.astype(np.int64)},
+    )
+    counts = {
+        cow: {CLASS_NAMES[k]: int(((ws.cow == cow) & (ws.y == k)).sum()) for k in range(4)}
+        for cow in ws.cows
+    }
+    meta: dict[str, object] = {
+        "format": "cattle-hil-windows/1",
+        "generated_by": "hil fixtures build",
+        "source": "db-cow-walking (WASP-lab, snapshot 6a3752a); Pinilla et al., "
+        "Front. Vet. Sci. 2025, doi 10.3389/fvets.2025.1630083. Evaluation use only.",
+        "sample_rate_hz": SAMPLE_RATE_HZ,
+        "window_samples": window,
+        "hop_samples": window,
+        "channels": ["x", "y", "z"],
+        "accelerometer": AccelSpec().as_dict(),
+        "label_map": {str(i): n for i, n in enumerate(CLASS_NAMES)},
+        "cows": list(FIXTURE_COWS),
+        "max_windows_per_cow_and_class": MAX_PER_COW_CLASS,
+        "windows_per_cow_and_class": counts,
+        "n_windows": len(ws),
+        "orientation_rotation_q14": {
+            "doc": "per collar (cos, sin) in Q14 about sensor z, estimated from the cow's own "
+            "unlabelled windows; apply with harness.data.windows.rotate_xy_q14",
+            "all_cows": {c: list(r) for c, r in sorted(rotations.items())},
+        },
+        "excluded_bouts": [{"bout": p, "reason": r} for p, r in excluded],
+        "skipped_short_bouts": len(skipped),
+        "windows_npz_sha256": hashlib.sha256(npz.read_bytes()).hexdigest(),
+    }
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    return meta
+
+
+def load_fixtures(fixture_dir: Path) -> FixtureSet:
+    """Load a fixture folder; checks the npz against the hash in meta.json."""
+    fixture_dir = Path(fixture_dir)
+    npz, meta_path = fixture_dir / "windows.npz", fixture_dir / "meta.json"
+    for p in (npz, meta_path):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: fixture file missing; rebuild with `hil fixtures build`")
+    meta = json.loads(meta_path.read_text())
+    raw = npz.read_bytes()
+    sha = hashlib.sha256(raw).hexdigest()
+    if sha != meta.get("windows_npz_sha256"):
+        raise RecordingError(f"{npz}: sha256 {sha} does not match {meta_path}")
+    with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+        ws = WindowSet(z["x"], z["y"], z["cow"].astype(str), z["bout"].astype(str), z["start"])
+    if ws.x.ndim != 3 or ws.x.shape[2] != 3 or ws.x.dtype != np.int16:
+        raise RecordingError(f"{npz}: x must be int16[N, T, 3], got {ws.x.dtype}{list(ws.x.shape)}")
+    rot_doc = meta["orientation_rotation_q14"]
+    assert isinstance(rot_doc, dict)
+    rotations = {c: (int(r[0]), int(r[1])) for c, r in rot_doc["all_cows"].items()}
+    return FixtureSet(ws, rotations, meta, sha)

@@ -1,0 +1,220 @@
+"""``hil bench kd``: leave-one-cow-out cross-validation of the teacher, hard-label students and KD
+students, and ``hil train``: the default teacher and student for the fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness.data.fixtures import FIXTURE_COWS, calibrated, cow_rotations
+from harness.data.recordings import CLASS_NAMES, load_recordings
+from harness.data.windows import DEFAULT_HOP, DEFAULT_WINDOW, WindowSet, leave_one_cow_out, make_windows
+from harness.metrics import score
+from harness.training.models import N_CLASSES, GruStudent, ResNetTeacher, count_params
+from harness.training.train import FitConfig, fit, predict_logits, save_model
+
+__all__ = ["BenchConfig", "Dataset", "load_dataset", "run_kd_bench", "train_default"]
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    hidden: tuple[int, ...] = (16, 32, 64)
+    seeds: tuple[int, ...] = (0,)
+    folds: int | None = None
+    """None: one cow per fold; k: k groups of cows."""
+    max_folds: int | None = None
+    teacher: FitConfig = FitConfig(epochs=25, patience=6, samples_per_epoch=3072)
+    student: FitConfig = FitConfig(epochs=40, patience=8, samples_per_epoch=4096)
+    kd_alpha: float = 0.0
+    """0: pure soft labels; in (0, 1): mix with the hard labels."""
+    temperature: float = 4.0
+
+    @classmethod
+    def quick(cls) -> BenchConfig:
+        return cls(
+            hidden=(16,),
+            folds=4,
+            max_folds=1,
+            teacher=FitConfig(epochs=2, patience=2, samples_per_epoch=512),
+            student=FitConfig(epochs=3, patience=3, samples_per_epoch=512),
+        )
+
+
+@dataclass(frozen=True)
+class Dataset:
+    train: WindowSet
+    """Overlapping windows (hop 25) for training."""
+    test: WindowSet
+    """Non-overlapping windows for evaluation."""
+    rotations: dict[str, tuple[int, int]]
+    excluded: list[tuple[str, str]]
+    skipped: list[tuple[str, str]]
+
+
+def load_dataset(data_root: Path, window: int = DEFAULT_WINDOW, hop: int = DEFAULT_HOP) -> Dataset:
+    bouts, excluded = load_recordings(data_root)
+    train, skipped = make_windows(bouts, window, hop)
+    test, _ = make_windows(bouts, window, window)
+    rotations = cow_rotations(test)
+    return Dataset(train, test, rotations, excluded, skipped)
+
+
+def _val_cow(train_cows: Sequence[str], ws: WindowSet, fold: int) -> str:
+    """A training cow with at least three classes, rotating with the fold index."""
+    rich = [c for c in train_cows if len(set(ws.y[ws.cow == c].tolist())) >= 3]
+    pool = rich or list(train_cows)
+    return pool[fold % len(pool)]
+
+
+def _specs(cfg: BenchConfig) -> list[tuple[str, str, int]]:
+    specs = [("teacher resnet", "teacher", 0)]
+    for h in cfg.hidden:
+        specs.append((f"gru-{h} hard", "hard", h))
+        specs.append((f"gru-{h} kd", "kd", h))
+    return specs
+
+
+def run_kd_bench(data_root: Path, cfg: BenchConfig, out_json: Path | None, log: Log = print) -> dict[str, object]:
+    torch.set_num_threads(2)
+    t0 = time.time()
+    ds = load_dataset(data_root)
+    xtr = calibrated(ds.train, ds.rotations)
+    xte = calibrated(ds.test, ds.rotations)
+    folds = leave_one_cow_out(ds.test.cows, cfg.folds)
+    if cfg.max_folds is not None:
+        folds = folds[: cfg.max_folds]
+    log(
+        f"data: {len(ds.train)} training windows (hop {DEFAULT_HOP}), {len(ds.test)} test windows "
+        f"(non-overlapping) from cows {', '.join(ds.test.cows)}; excluded {len(ds.excluded)} faulty "
+        f"bouts, skipped {len(ds.skipped)} bouts shorter than a window"
+    )
+    specs = _specs(cfg)
+    per_fold: list[dict[str, object]] = []
+    oof: dict[str, dict[int, tuple[list[int], list[int]]]] = {name: {} for name, _, _ in specs}
+    for fi, test_cows in enumerate(folds):
+        rest = [c for c in ds.test.cows if c not in test_cows]
+        val = _val_cow(rest, ds.test, fi)
+        fit_cows = [c for c in rest if c != val]
+        mtr = np.isin(ds.train.cow, fit_cows)
+        mval = ds.test.cow == val
+        mte = np.isin(ds.test.cow, test_cows)
+        y_te = ds.test.y[mte]
+        for seed in cfg.seeds:
+            row: dict[str, object] = {"fold": fi, "test_cows": test_cows, "val_cow": val, "seed": seed,
+                                      "n_test": int(mte.sum()), "models": {}}
+            teacher = ResNetTeacher(DEFAULT_WINDOW)
+            r = fit(teacher, xtr[mtr], ds.train.y[mtr], xte[mval], ds.test.y[mval], replace(cfg.teacher, seed=seed))
+            soft = predict_logits(teacher, xtr[mtr])
+            trained: list[tuple[str, torch.nn.Module, object]] = [("teacher resnet", teacher, r)]
+            for h in cfg.hidden:
+                for mode in ("hard", "kd"):
+                    torch.manual_seed(seed)
+                    st = GruStudent(DEFAULT_WINDOW, h)
+                    fc = replace(cfg.student, seed=seed)
+                    if mode == "kd":
+                        fc = replace(fc, alpha=cfg.kd_alpha, temperature=cfg.temperature)
+                    r = fit(st, xtr[mtr], ds.train.y[mtr], xte[mval], ds.test.y[mval], fc,
+                            soft_logits=soft if mode == "kd" else None)
+                    trained.append((f"gru-{h} {mode}", st, r))
+            models: dict[str, object] = {}
+            for name, model, res in trained:
+                pred = predict_logits(model, xte[mte]).argmax(1)
+                s = score(y_te, pred, N_CLASSES)
+                models[name] = {**s.as_dict(), "fit": asdict(res)}  # type: ignore[arg-type]
+                oof[name][seed] = (oof[name].get(seed, ([], []))[0] + y_te.tolist(),
+                                   oof[name].get(seed, ([], []))[1] + pred.tolist())
+            row["models"] = models
+            per_fold.append(row)
+            mccs = "  ".join(f"{n}={m['mcc']:+.2f}" for n, m in models.items())  # type: ignore[index]
+            log(f"fold {fi} test={'+'.join(test_cows)} val={val} seed={seed} [{time.time() - t0:.0f}s]: {mccs}")
+    summary = _summarise(specs, per_fold, oof, cfg)
+    result: dict[str, object] = {
+        "config": {**asdict(cfg), "window": DEFAULT_WINDOW, "hop": DEFAULT_HOP,
+                   "folds": [list(f) for f in folds]},
+        "summary": summary,
+        "per_fold": per_fold,
+        "excluded_bouts": ds.excluded,
+        "seconds": round(time.time() - t0, 1),
+    }
+    log(format_table(summary))
+    log(format_fold_table(specs, per_fold))
+    if out_json is not None:
+        out_json.parent.mkdir(parents=True, exist_ok=True)
+        out_json.write_text(json.dumps(result, indent=1) + "\n")
+        log(f"wrote {out_json}")
+    return result
+
+
+def _summarise(specs, per_fold, oof, cfg) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    rows = []
+    for name, _, h in specs:
+        vals = {k: np.array([f["models"][name][k] for f in per_fold]) for k in ("accuracy", "macro_f1", "mcc")}
+        pooled = [score(np.array(yt), np.array(yp), N_CLASSES).mcc for yt, yp in oof[name].values()]
+        model = ResNetTeacher(DEFAULT_WINDOW) if h == 0 else GruStudent(DEFAULT_WINDOW, h)
+        rows.append({
+            "model": name, "params": count_params(model), "macs": model.macs(),
+            **{f"{k}_mean": float(v.mean()) for k, v in vals.items()},
+            **{f"{k}_sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0 for k, v in vals.items()},
+            "pooled_mcc": float(np.mean(pooled)),
+        })
+    return rows
+
+
+def format_table(summary: list[dict[str, object]]) -> str:
+    head = f"{'model':<16}{'params':>9}{'MACs/win':>11}{'accuracy':>16}{'macro F1':>16}{'MCC':>16}{'pooled MCC':>12}"
+    lines = [head, "-" * len(head)]
+    for r in summary:
+        cells = "".join(f"{r[k + '_mean']:>9.3f} ±{r[k + '_sd']:.2f}" for k in ("accuracy", "macro_f1", "mcc"))  # type: ignore[str-format]
+        lines.append(f"{r['model']:<16}{r['params']:>9}{r['macs']:>11}{cells}{r['pooled_mcc']:>12.3f}")
+    return "\n".join(lines)
+
+
+def format_fold_table(specs, per_fold) -> str:  # type: ignore[no-untyped-def]
+    names = [n for n, _, _ in specs]
+    head = f"{'fold (test cows)':<22}" + "".join(f"{n:>16}" for n in names)
+    lines = ["per-fold MCC:", head]
+    for f in per_fold:
+        label = f"{f['fold']} ({'+'.join(f['test_cows'])}) s{f['seed']}"
+        lines.append(f"{label:<22}" + "".join(f"{f['models'][n]['mcc']:>16.3f}" for n in names))
+    return "\n".join(lines)
+
+
+def train_default(data_root: Path, out_dir: Path, hidden: int = 32, log: Log = print,
+                  cfg: BenchConfig | None = None) -> dict[str, object]:
+    """Train the default teacher and KD student on every cow but the fixture cows."""
+    torch.set_num_threads(2)
+    cfg = cfg or BenchConfig()
+    ds = load_dataset(data_root)
+    xtr = calibrated(ds.train, ds.rotations)
+    xte = calibrated(ds.test, ds.rotations)
+    rest = [c for c in ds.test.cows if c not in FIXTURE_COWS]
+    val = _val_cow(rest, ds.test, 0)
+    fit_cows = [c for c in rest if c != val]
+    mtr = np.isin(ds.train.cow, fit_cows)
+    mval = ds.test.cow == val
+    mho = np.isin(ds.test.cow, FIXTURE_COWS)
+    teacher = ResNetTeacher(DEFAULT_WINDOW)
+    rt = fit(teacher, xtr[mtr], ds.train.y[mtr], xte[mval], ds.test.y[mval], cfg.teacher)
+    soft = predict_logits(teacher, xtr[mtr])
+    student = GruStudent(DEFAULT_WINDOW, hidden)
+    fc = replace(cfg.student, alpha=cfg.kd_alpha, temperature=cfg.temperature)
+    rs = fit(student, xtr[mtr], ds.train.y[mtr], xte[mval], ds.test.y[mval], fc, soft_logits=soft)
+    out: dict[str, object] = {}
+    for name, model, res, fcfg in (("teacher", teacher, rt, cfg.teacher), ("student", student, rs, fc)):
+        s = score(ds.test.y[mho], predict_logits(model, xte[mho]).argmax(1), N_CLASSES)
+        extra = {"trained_on_cows": fit_cows, "validation_cow": val, "held_out_cows": list(FIXTURE_COWS),
+                 "fit": res, "config": fcfg, "held_out_scores": s.as_dict(), "class_names": list(CLASS_NAMES)}
+        save_model(model, out_dir / name, extra)
+        log(f"{name}: held-out cows {'+'.join(FIXTURE_COWS)}: accuracy {s.accuracy:.3f} "
+            f"macro F1 {s.macro_f1:.3f} MCC {s.mcc:.3f} (best epoch {res.best_epoch})")
+        out[name] = s.as_dict()
+    return out
