@@ -118,7 +118,7 @@ def estimate_rotation_q14(x_counts: np.ndarray) -> tuple[int, int]:
     head_down = gxy[mag >= thresh].mean(axis=0)
     phi = float(np.arctan2(head_down[1], head_down[0]))
     theta = -np.pi / 2 - phi  # rotate direction phi onto -Y (angle -pi/2)
-    return int(round(np.cos(theta) * Q14_ONE)), int(round(np.sin(theta) * Q14_ONE))
+    return round(np.cos(theta) * Q14_ONE), round(np.sin(theta) * Q14_ONE)
 
 
 def rotate_xy_q14(x_counts: np.ndarray, rot_q14: tuple[int, int]) -> np.ndarray:

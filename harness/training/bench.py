@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +32,8 @@ class BenchConfig:
     folds: int | None = None
     """None: one cow per fold; k: k groups of cows."""
     max_folds: int | None = None
-    teacher: FitConfig = FitConfig(epochs=25, patience=6, samples_per_epoch=3072)
-    student: FitConfig = FitConfig(epochs=40, patience=8, samples_per_epoch=4096)
+    teacher: FitConfig = field(default_factory=lambda: FitConfig(epochs=25, patience=6, samples_per_epoch=3072))
+    student: FitConfig = field(default_factory=lambda: FitConfig(epochs=40, patience=8, samples_per_epoch=4096))
     kd_alpha: float = 0.0
     """0: pure soft labels; in (0, 1): mix with the hard labels."""
     temperature: float = 4.0

@@ -1,0 +1,58 @@
+/* proto_cobs.c: byte-at-a-time COBS decoder into a fixed buffer. */
+#include "proto.h"
+
+static void cobs_reset(proto_cobs_decoder_t *d) {
+    d->len = 0;
+    d->remaining = 0;
+    d->code = 0xFF;
+    d->overflow = false;
+    d->started = false;
+}
+
+void proto_cobs_decoder_init(proto_cobs_decoder_t *d, uint8_t *buf, size_t cap) {
+    d->buf = buf;
+    d->cap = cap;
+    cobs_reset(d);
+}
+
+static void cobs_put(proto_cobs_decoder_t *d, uint8_t b) {
+    if (d->len >= d->cap) {
+        d->overflow = true;
+    } else {
+        d->buf[d->len++] = b;
+    }
+}
+
+proto_cobs_event_t proto_cobs_decoder_push(proto_cobs_decoder_t *d, uint8_t byte) {
+    if (byte == 0) {
+        proto_cobs_event_t ev = PROTO_COBS_MORE; /* empty frame (00 00): skipped, no event */
+        if (d->started) {
+            if (d->overflow) {
+                ev = PROTO_COBS_OVERSIZE;
+            } else if (d->remaining != 0) {
+                ev = PROTO_COBS_BAD;
+            } else {
+                ev = PROTO_COBS_FRAME;
+            }
+        }
+        size_t len = d->len;
+        cobs_reset(d);
+        d->len = (ev == PROTO_COBS_FRAME) ? len : 0;
+        return ev;
+    }
+    if (!d->started) {
+        d->len = 0; /* the previous frame's length stays valid only until the next byte */
+    }
+    d->started = true;
+    if (d->remaining == 0) {
+        if (d->code != 0xFF) {
+            cobs_put(d, 0);
+        }
+        d->code = byte;
+        d->remaining = (uint8_t)(byte - 1u);
+    } else {
+        cobs_put(d, byte);
+        d->remaining--;
+    }
+    return PROTO_COBS_MORE;
+}

@@ -1,0 +1,386 @@
+"""Messages: frozen dataclasses outside, construct declarations inside.
+
+Frame (before COBS): ``version u8 | type u8 | seq u16le | length u16le | payload | crc16le``; the CRC
+(CRC-16/CCITT-FALSE) covers header and payload. The construct objects below never leave this
+package: callers see the dataclasses, :func:`encode_frame`, :func:`decode_frame` and the deframer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from enum import IntEnum
+from typing import ClassVar
+
+import construct as cs
+
+from protocol.cobs import cobs_encode, max_encoded_len
+from protocol.crc import crc16_ccitt
+from protocol.errors import (
+    CrcError,
+    LengthError,
+    PayloadError,
+    UnknownTypeError,
+    VersionError,
+)
+
+__all__ = [
+    "HEADER_SIZE",
+    "MAX_ENCODED",
+    "MAX_FRAME",
+    "MAX_PAYLOAD",
+    "MAX_SCORES",
+    "PROTOCOL_VERSION",
+    "CheckedFrame",
+    "Counters",
+    "Error",
+    "Frame",
+    "Hello",
+    "Infer",
+    "Info",
+    "Log",
+    "Message",
+    "MsgType",
+    "Ping",
+    "Pong",
+    "Result",
+    "ScoreKind",
+    "Stats",
+    "TimeBase",
+    "Variant",
+    "check_frame",
+    "decode_frame",
+    "encode_frame",
+    "encode_raw",
+    "message_types",
+]
+
+PROTOCOL_VERSION = 1
+MAX_PAYLOAD = 1600
+"""Largest payload either side accepts: a 256-sample 3-axis window (1,536 bytes) plus its header."""
+MAX_SCORES = 8
+
+_Header = cs.Struct("version" / cs.Int8ul, "type" / cs.Int8ul, "seq" / cs.Int16ul, "length" / cs.Int16ul)
+HEADER_SIZE: int = _Header.sizeof()
+CRC_SIZE = 2
+MAX_FRAME = HEADER_SIZE + MAX_PAYLOAD + CRC_SIZE
+MAX_ENCODED = max_encoded_len(MAX_FRAME) + 1
+"""Encoded frame with its delimiter, at most."""
+
+
+class MsgType(IntEnum):
+    HELLO = 0x01
+    INFER = 0x02
+    PING = 0x03
+    STATS = 0x04
+    INFO = 0x81
+    RESULT = 0x82
+    PONG = 0x83
+    COUNTERS = 0x84
+    LOG = 0xF0
+    ERROR = 0xFF
+
+
+class Variant(IntEnum):
+    FLOAT32 = 0
+    Q_W8A16 = 1
+    Q_W16A16 = 2
+    Q_W8A8 = 3
+
+
+class ScoreKind(IntEnum):
+    """How the scores of a Result are encoded."""
+
+    INT32_Q = 0
+    """int32 logits in the Q format the Info message states (output_frac_bits)."""
+    FLOAT32 = 1
+    """IEEE-754 float32 logits."""
+
+
+class TimeBase(IntEnum):
+    DWT_CYCLES = 0
+    """DWT CYCCNT: real core cycles (boards, Renode)."""
+    SYSTICK_ICOUNT = 1
+    """SysTick under QEMU -icount: emulated instructions, one per cycle by assumption."""
+    NONE = 2
+
+
+class _Msg:
+    TYPE: ClassVar[MsgType]
+    _SCHEMA: ClassVar[cs.Construct]
+
+
+_MODEL_HASH_LEN = 8
+_INFO = cs.Struct(
+    "protocol_version" / cs.Int8ul,
+    "board" / cs.PaddedString(16, "ascii"),
+    "build_id" / cs.PaddedString(24, "ascii"),
+    "model_hash" / cs.Bytes(_MODEL_HASH_LEN),
+    "variant" / cs.Int8ul,
+    "window_len" / cs.Int16ul,
+    "channels" / cs.Int8ul,
+    "n_classes" / cs.Int8ul,
+    "output_frac_bits" / cs.Int8sl,
+    "clock_hz" / cs.Int32ul,
+    "time_base" / cs.Int8ul,
+    "max_payload" / cs.Int16ul,
+    "boot_counter" / cs.Int32ul,
+    "fault_flags" / cs.Int32ul,
+    "fault_cfsr" / cs.Int32ul,
+    "fault_hfsr" / cs.Int32ul,
+    "fault_pc" / cs.Int32ul,
+    "fault_lr" / cs.Int32ul,
+    cs.Terminated,
+)
+
+
+@dataclass(frozen=True)
+class Hello(_Msg):
+    TYPE = MsgType.HELLO
+    _SCHEMA = cs.Struct(cs.Terminated)
+
+
+@dataclass(frozen=True)
+class Info(_Msg):
+    """Who the device is and what model it runs. ``fault_flags`` != 0: the last boot faulted."""
+
+    TYPE = MsgType.INFO
+    _SCHEMA = _INFO
+    protocol_version: int
+    board: str
+    build_id: str
+    model_hash: bytes
+    variant: int
+    window_len: int
+    channels: int
+    n_classes: int
+    output_frac_bits: int
+    clock_hz: int
+    time_base: int
+    max_payload: int
+    boot_counter: int
+    fault_flags: int = 0
+    fault_cfsr: int = 0
+    fault_hfsr: int = 0
+    fault_pc: int = 0
+    fault_lr: int = 0
+
+
+_INFER = cs.Struct(
+    "window_id" / cs.Int32ul,
+    "n_samples" / cs.Int16ul,
+    "channels" / cs.Int8ul,
+    "samples" / cs.Array(cs.this.n_samples * cs.this.channels, cs.Int16sl),
+    cs.Terminated,
+)
+
+
+@dataclass(frozen=True)
+class Infer(_Msg):
+    """Classify one window: ``samples`` is int16 counts, sample-major (x0 y0 z0 x1 ...)."""
+
+    TYPE = MsgType.INFER
+    _SCHEMA = _INFER
+    window_id: int
+    n_samples: int
+    channels: int
+    samples: tuple[int, ...]
+
+
+_RESULT = cs.Struct(
+    "window_id" / cs.Int32ul,
+    "cls" / cs.Int8ul,
+    "score_kind" / cs.Int8ul,
+    "n_scores" / cs.Int8ul,
+    "scores"
+    / cs.Switch(
+        cs.this.score_kind,
+        {
+            ScoreKind.INT32_Q: cs.Array(cs.this.n_scores, cs.Int32sl),
+            ScoreKind.FLOAT32: cs.Array(cs.this.n_scores, cs.Float32l),
+        },
+        default=cs.Error,
+    ),
+    "cycles" / cs.Int32ul,
+    "input_crc" / cs.Int16ul,
+    cs.Terminated,
+)
+
+
+@dataclass(frozen=True)
+class Result(_Msg):
+    """One inference: class, logits, device time (in the Info's time base), CRC of samples received."""
+
+    TYPE = MsgType.RESULT
+    _SCHEMA = _RESULT
+    window_id: int
+    cls: int
+    score_kind: int
+    n_scores: int
+    scores: tuple[float, ...] | tuple[int, ...]
+    cycles: int
+    input_crc: int
+
+
+@dataclass(frozen=True)
+class Ping(_Msg):
+    TYPE = MsgType.PING
+    _SCHEMA = cs.Struct("data" / cs.GreedyBytes)
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Pong(_Msg):
+    TYPE = MsgType.PONG
+    _SCHEMA = cs.Struct("data" / cs.GreedyBytes)
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Stats(_Msg):
+    TYPE = MsgType.STATS
+    _SCHEMA = cs.Struct(cs.Terminated)
+
+
+_COUNTER_NAMES = (
+    "frames_ok", "crc_errors", "cobs_errors", "length_errors",
+    "version_errors", "unknown_types", "payload_errors", "rx_overruns",
+)
+
+
+@dataclass(frozen=True)
+class Counters(_Msg):
+    """Device-side error counters since boot."""
+
+    TYPE = MsgType.COUNTERS
+    _SCHEMA = cs.Struct(*(n / cs.Int32ul for n in _COUNTER_NAMES), cs.Terminated)
+    frames_ok: int
+    crc_errors: int
+    cobs_errors: int
+    length_errors: int
+    version_errors: int
+    unknown_types: int
+    payload_errors: int
+    rx_overruns: int
+
+
+@dataclass(frozen=True)
+class Log(_Msg):
+    """Device log text: never shares bytes with another frame."""
+
+    TYPE = MsgType.LOG
+    _SCHEMA = cs.Struct("level" / cs.Int8ul, "text" / cs.GreedyString("ascii"))
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Error(_Msg):
+    """The device refused a frame: ``code`` is an ErrorCode, ``offending_seq`` the frame's seq."""
+
+    TYPE = MsgType.ERROR
+    _SCHEMA = cs.Struct("code" / cs.Int8ul, "offending_seq" / cs.Int16ul, "detail" / cs.Int16ul, cs.Terminated)
+    code: int
+    offending_seq: int
+    detail: int = 0
+
+
+Message = Hello | Info | Infer | Result | Ping | Pong | Stats | Counters | Log | Error
+_BY_TYPE: dict[int, type[_Msg]] = {
+    c.TYPE: c for c in (Hello, Info, Infer, Result, Ping, Pong, Stats, Counters, Log, Error)
+}
+
+
+def message_types() -> dict[MsgType, type[_Msg]]:
+    return {MsgType(k): v for k, v in _BY_TYPE.items()}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A valid frame, decoded."""
+
+    seq: int
+    msg: Message
+    version: int = PROTOCOL_VERSION
+
+
+def _payload(msg: _Msg) -> bytes:
+    values = {f.name: getattr(msg, f.name) for f in fields(msg)}  # type: ignore[arg-type]
+    if "samples" in values:
+        values["samples"] = list(values["samples"])
+    if "scores" in values:
+        values["scores"] = list(values["scores"])
+    try:
+        return bytes(msg._SCHEMA.build(values))
+    except (cs.ConstructError, ValueError, TypeError, OverflowError) as exc:
+        raise PayloadError(f"cannot build {type(msg).__name__}: {exc}") from exc
+
+
+def encode_raw(type_id: int, seq: int, payload: bytes, version: int = PROTOCOL_VERSION) -> bytes:
+    """Header + payload + CRC, *not* COBS-encoded (for tests and golden frames of bad kinds)."""
+    body = bytes(_Header.build({"version": version, "type": type_id, "seq": seq, "length": len(payload)})) + payload
+    return body + crc16_ccitt(body).to_bytes(2, "little")
+
+
+def encode_frame(msg: Message, seq: int) -> bytes:
+    """The wire bytes of ``msg``: COBS-encoded frame followed by the 0x00 delimiter."""
+    payload = _payload(msg)
+    if len(payload) > MAX_PAYLOAD:
+        raise LengthError(f"{type(msg).__name__} payload {len(payload)} bytes > MAX_PAYLOAD {MAX_PAYLOAD}")
+    if not 0 <= seq <= 0xFFFF:
+        raise ValueError(f"sequence number {seq} outside 0..65535")
+    return cobs_encode(encode_raw(msg.TYPE, seq, payload)) + b"\x00"
+
+
+@dataclass(frozen=True)
+class CheckedFrame:
+    """A frame that passed the frame-level checks; the payload is not parsed yet."""
+
+    version: int
+    type: int
+    seq: int
+    payload: bytes
+
+
+def check_frame(raw: bytes) -> CheckedFrame:
+    """Frame-level checks of one COBS-decoded frame, in the order ``proto_frame_check`` uses in C:
+    length, CRC, version, length field, type.
+
+    Raises:
+        LengthError, CrcError, VersionError, UnknownTypeError.
+    """
+    if len(raw) < HEADER_SIZE + CRC_SIZE:
+        raise LengthError(f"frame of {len(raw)} bytes is shorter than header and CRC")
+    body, crc = raw[:-CRC_SIZE], int.from_bytes(raw[-CRC_SIZE:], "little")
+    h = _Header.parse(body[:HEADER_SIZE])
+    calc = crc16_ccitt(body)
+    if calc != crc:
+        raise CrcError(f"CRC 0x{crc:04x} in frame, 0x{calc:04x} computed", seq=h.seq)
+    if h.version != PROTOCOL_VERSION:
+        raise VersionError(f"protocol version {h.version}, this side speaks {PROTOCOL_VERSION}", seq=h.seq)
+    if h.length != len(body) - HEADER_SIZE:
+        raise LengthError(f"header says {h.length} payload bytes, frame has {len(body) - HEADER_SIZE}", seq=h.seq)
+    if h.type not in _BY_TYPE:
+        raise UnknownTypeError(f"unknown message type 0x{h.type:02x}", seq=h.seq)
+    return CheckedFrame(h.version, h.type, h.seq, bytes(body[HEADER_SIZE:]))
+
+
+def decode_frame(raw: bytes) -> Frame:
+    """Check and decode one COBS-decoded frame: :func:`check_frame`, then the payload.
+
+    Raises:
+        LengthError, CrcError, VersionError, UnknownTypeError, PayloadError.
+    """
+    cf = check_frame(raw)
+    cls = _BY_TYPE[cf.type]
+    try:
+        c = cls._SCHEMA.parse(cf.payload)
+    except (cs.ConstructError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"bad {cls.__name__} payload: {exc}", seq=cf.seq) from None
+    kwargs = {f.name: c[f.name] for f in fields(cls)}  # type: ignore[arg-type]
+    for k in ("samples", "scores"):
+        if k in kwargs:
+            kwargs[k] = tuple(kwargs[k])
+    for k in ("model_hash", "data"):
+        if k in kwargs:
+            kwargs[k] = bytes(kwargs[k])
+    return Frame(seq=cf.seq, msg=cls(**kwargs), version=cf.version)  # type: ignore[arg-type]
