@@ -45,6 +45,108 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    from harness.quant.bench import quantize_all
+
+    quantize_all(Path(args.data), Path(args.models), args.clip_pct)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from harness.quant.export import write_exports
+
+    for p in write_exports(Path(args.models), Path(args.out)):
+        print(f"wrote {p}")
+    return 0
+
+
+def _cmd_bench_quant(args: argparse.Namespace) -> int:
+    from harness.quant.bench import run_quant_bench
+
+    run_quant_bench(Path(args.models), Path(args.fixtures), Path(args.out) if args.out else None)
+    return 0
+
+
+def _make_target(kind: str, board: str, variant: str, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from harness.targets import BoardTarget, HardwareMap, QemuTarget, RenodeTarget
+
+    image = Path(args.image) if getattr(args, "image", None) else None
+    if kind == "qemu":
+        return QemuTarget(board, variant, elf=image)
+    if kind == "renode":
+        return RenodeTarget(board, variant, elf=image)
+    entry = HardwareMap.load(Path(args.hardware_map)).for_board(board) if args.hardware_map else None
+    return BoardTarget(board, variant, entry=entry, port=args.port, probe=args.probe)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from tqdm import tqdm
+
+    from harness.data.fixtures import load_fixtures
+    from harness.evaluate import check_acceptance, load_thresholds, run_device
+    from harness.report import summary_table, write_report
+    from harness.targets import TargetUnavailable
+
+    fixtures = load_fixtures(Path(args.fixtures))
+    thresholds = load_thresholds()
+    report_dir = Path(args.report)
+    boards = args.board or ["collar", "eartag"]
+    variants = args.variant or ["float32", "w8a16"]
+    runs = []
+    for board in boards:
+        for variant in variants:
+            target = _make_target(args.target, board, variant, args)
+            journal = report_dir / "journals" / f"{args.target}_{board}_{variant}.jsonl"
+
+            def progress(it, total, label=f"{board}/{variant}"):  # type: ignore[no-untyped-def]
+                return tqdm(it, total=total, desc=label, unit="win", leave=False, disable=args.quiet)
+
+            t0 = time.monotonic()
+            try:
+                run = run_device(target, fixtures, Path(args.models), journal, resume=args.resume, limit=args.limit,
+                                 progress=progress, log=lambda m: None)
+            except TargetUnavailable as exc:
+                print(f"hil: {args.target} target unavailable for {board}/{variant}: {exc}", file=sys.stderr)
+                return 3
+            check_acceptance(run, thresholds)
+            runs.append(run)
+            print(f"{board}/{variant}: {run.n} windows in {time.monotonic() - t0:.1f} s, "
+                  f"{'PASS' if run.passed else 'FAIL'}", file=sys.stderr)
+    print(summary_table(runs))
+    models = json.loads((REPO / "device_fw" / "generated" / "models.json").read_text())
+    prov = {"target": args.target, "fixtures": f"{args.fixtures} (sha256 {fixtures.sha256[:16]})",
+            "models": {v: models.get(v, {}).get("model_hash") for v in variants}}
+    out = write_report(runs, report_dir, prov)
+    print(f"report: {out / 'index.html'}")
+    return 0 if all(r.passed for r in runs) else 1
+
+
+def _cmd_gen(args: argparse.Namespace) -> int:
+    from harness.boards import write_board_files
+    from protocol.cgen import write_proto_defs
+    from protocol.golden import write_golden
+
+    gen = REPO / "device_fw" / "generated"
+    for p in write_board_files(gen / "boards"):
+        print(f"wrote {p}")
+    print(f"wrote {write_proto_defs(gen / 'proto_defs.h')}")
+    print(f"wrote {write_golden(FIXTURES / 'frames')}")
+    return 0
+
+
+def _cmd_gen_vectors(args: argparse.Namespace) -> int:
+    from harness.data.fixtures import load_fixtures
+    from harness.quant.vectors import write_vectors
+
+    out = REPO / "device_fw" / "tests" / "vectors"
+    for p in write_vectors(Path(args.models), load_fixtures(Path(args.fixtures)), out):
+        print(f"wrote {p}")
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hil", description="Cattle-collar classifier HIL harness")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -63,6 +165,47 @@ def _build_parser() -> argparse.ArgumentParser:
     kd.add_argument("--out", default=None, help="JSON output (default fixtures/models/kd_bench.json)")
     kd.set_defaults(func=_cmd_bench_kd)
 
+    bq = bench.add_parser("quant", help="float vs quantized variants on the held-out fixture windows")
+    bq.add_argument("--models", default=str(FIXTURES / "models"))
+    bq.add_argument("--fixtures", default=str(FIXTURES / "recordings"))
+    bq.add_argument("--out", default=str(FIXTURES / "models" / "quant_bench.json"))
+    bq.set_defaults(func=_cmd_bench_quant)
+
+    qz = sub.add_parser("quantize", help="calibrate and quantize the default student (every variant)")
+    qz.add_argument("--data", default=str(DEFAULT_DATA))
+    qz.add_argument("--models", default=str(FIXTURES / "models"))
+    qz.add_argument("--clip-pct", type=float, default=None, help="range from this percentile of |x| (default max)")
+    qz.set_defaults(func=_cmd_quantize)
+
+    ex = sub.add_parser("export", help="write device_fw/generated C sources for every model variant")
+    ex.add_argument("--models", default=str(FIXTURES / "models"))
+    ex.add_argument("--out", default=str(REPO / "device_fw" / "generated"))
+    ex.set_defaults(func=_cmd_export)
+
+    rn = sub.add_parser("run", help="stream the fixture windows through devices and report (the main job)")
+    rn.add_argument("--target", default="qemu", choices=("qemu", "renode", "board"))
+    rn.add_argument("--board", action="append", choices=("collar", "eartag"), help="repeatable; default both")
+    rn.add_argument("--variant", action="append", choices=("float32", "w8a16", "w16a16", "w8a8"),
+                    help="repeatable; default float32 and w8a16")
+    rn.add_argument("--port", default=None, help="serial port of an attached board")
+    rn.add_argument("--probe", default=None, help="debug probe unique id of an attached board")
+    rn.add_argument("--hardware-map", default=None, help="JSON file binding boards to probes and ports")
+    rn.add_argument("--image", default=None, help="run this ELF instead of building the image")
+    rn.add_argument("--limit", type=int, default=None, help="only the first N windows")
+    rn.add_argument("--resume", action="store_true", help="continue the journals of an interrupted run")
+    rn.add_argument("--report", default=str(REPO / "reports" / "latest"))
+    rn.add_argument("--fixtures", default=str(FIXTURES / "recordings"))
+    rn.add_argument("--models", default=str(FIXTURES / "models"))
+    rn.add_argument("--quiet", action="store_true", help="no progress bars")
+    rn.set_defaults(func=_cmd_run)
+
+    gn = sub.add_parser("gen", help="regenerate generated files").add_subparsers(dest="sub", required=True)
+    gn.add_parser("all", help="board files, protocol header, golden frames").set_defaults(func=_cmd_gen)
+    gv = gn.add_parser("vectors", help="C kernel test vectors from the integer reference")
+    gv.add_argument("--models", default=str(FIXTURES / "models"))
+    gv.add_argument("--fixtures", default=str(FIXTURES / "recordings"))
+    gv.set_defaults(func=_cmd_gen_vectors)
+
     tr = sub.add_parser("train", help="train the default teacher and KD student into fixtures/models")
     tr.add_argument("--data", default=str(DEFAULT_DATA))
     tr.add_argument("--out", default=str(FIXTURES / "models"))
@@ -76,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (FileNotFoundError, ValueError, ConnectionError, TimeoutError) as exc:
+    except (FileNotFoundError, ValueError, ConnectionError, TimeoutError, RuntimeError) as exc:
         print(f"hil: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Scores", "confusion_matrix", "score"]
+__all__ = [
+    "BitExact", "FloatAgreement", "Latency", "Scores",
+    "compare_bit_exact", "compare_float", "confusion_matrix", "score",
+]
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -68,3 +71,74 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> Scores:
         mcc=float(mcc),
         confusion=tuple(tuple(int(v) for v in row) for row in cm),
     )
+
+
+@dataclass(frozen=True)
+class BitExact:
+    """Device integer scores against the integer reference, window by window."""
+
+    n: int
+    n_exact: int
+    first_mismatch: str | None
+
+    @property
+    def all_exact(self) -> bool:
+        return self.n_exact == self.n
+
+
+def compare_bit_exact(window_ids: np.ndarray, device: np.ndarray, reference: np.ndarray) -> BitExact:
+    """Every score of every window must be equal; the first difference is described in full."""
+    device = np.asarray(device, dtype=np.int64)
+    reference = np.asarray(reference, dtype=np.int64)
+    if device.shape != reference.shape:
+        raise ValueError(f"device scores {device.shape} and reference {reference.shape} differ in shape")
+    eq = (device == reference).all(axis=1)
+    first = None
+    if not eq.all():
+        i = int(np.flatnonzero(~eq)[0])
+        cols = np.flatnonzero(device[i] != reference[i])
+        diffs = ", ".join(f"score {c}: got {device[i, c]}, want {reference[i, c]}" for c in cols)
+        first = f"window {int(window_ids[i])}: {diffs}"
+    return BitExact(n=len(eq), n_exact=int(eq.sum()), first_mismatch=first)
+
+
+@dataclass(frozen=True)
+class FloatAgreement:
+    """Device float scores against the float reference."""
+
+    n: int
+    class_agreement: float
+    max_abs_err: float
+    tolerance: float
+    first_disagreement: str | None
+
+    @property
+    def within_tolerance(self) -> bool:
+        return self.max_abs_err <= self.tolerance and self.class_agreement == 1.0
+
+
+def compare_float(window_ids: np.ndarray, device: np.ndarray, reference: np.ndarray, tol: float) -> FloatAgreement:
+    device = np.asarray(device, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    err = np.abs(device - reference)
+    same = device.argmax(1) == reference.argmax(1)
+    first = None
+    if not same.all():
+        i = int(np.flatnonzero(~same)[0])
+        first = (f"window {int(window_ids[i])}: device class {int(device[i].argmax())} scores "
+                 f"{np.round(device[i], 5).tolist()}, reference class {int(reference[i].argmax())} scores "
+                 f"{np.round(reference[i], 5).tolist()}")
+    return FloatAgreement(len(device), float(same.mean()), float(err.max(initial=0.0)), tol, first)
+
+
+@dataclass(frozen=True)
+class Latency:
+    p50: float
+    p95: float
+    max: float
+    mean: float
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Latency:
+        v = np.asarray(values, dtype=np.float64)
+        return cls(float(np.percentile(v, 50)), float(np.percentile(v, 95)), float(v.max()), float(v.mean()))

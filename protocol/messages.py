@@ -129,6 +129,7 @@ _INFO = cs.Struct(
     "fault_hfsr" / cs.Int32ul,
     "fault_pc" / cs.Int32ul,
     "fault_lr" / cs.Int32ul,
+    "stack_used" / cs.Int32ul,
     cs.Terminated,
 )
 
@@ -163,6 +164,8 @@ class Info(_Msg):
     fault_hfsr: int = 0
     fault_pc: int = 0
     fault_lr: int = 0
+    stack_used: int = 0
+    """Stack high-water mark in bytes, measured on the device since boot."""
 
 
 _INFER = cs.Struct(

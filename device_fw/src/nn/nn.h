@@ -1,0 +1,78 @@
+/* nn.h: fixed-point and float kernels of the GRU-MLP student. One function per file, named after
+ * the function. Every integer kernel is bit-exact with the function of the same name in
+ * harness/quant/intref.py; the rounding rule is nn_requant's (round half up, then saturate). */
+#ifndef NN_H
+#define NN_H
+
+#include <stdint.h>
+
+#define NN_GATE_FRAC 15   /* sigmoid / tanh outputs: Q15 */
+#define NN_LUT_IN_FRAC 12 /* activation inputs are brought to Q12 for the table */
+#define NN_MAX_HIDDEN 64
+#define NN_CLASSES 4
+#define NN_CHANNELS 3
+
+/* A fully connected layer: y = sat(requant(W x + b, shift), out_bits).
+ * W: [out][in] row-major, int8 (w8) or int16 (w16), frac fw; x: int16[in], frac fx;
+ * bias: int32[out] at frac fw + fx; shift = fw + fx - fo. Exactly one of w8, w16 is set. */
+typedef struct {
+    const int8_t *w8;
+    const int16_t *w16;
+    const int32_t *bias;
+    uint16_t out;
+    uint16_t in;
+    int8_t shift;
+} nn_fc_q_t;
+
+typedef struct {
+    nn_fc_q_t i; /* input half: W_i a + b_i, to the gate pre-activation format */
+    nn_fc_q_t h; /* hidden half: W_h h + b_h */
+} nn_gate_q_t;
+
+typedef struct {
+    uint16_t hidden;
+    uint16_t window;
+    uint8_t abits;       /* activation bit width (h is Q(abits-1)) */
+    int16_t mean[NN_CHANNELS];
+    nn_fc_q_t in;        /* input layer, normalisation gain folded in */
+    nn_gate_q_t r, z, n;
+    int8_t f_pre_r, f_pre_z, f_pre_n, f_pre_nh;
+    int8_t f_out;        /* logits frac */
+    nn_fc_q_t h1, out;
+} nn_gru_model_q_t;
+
+typedef struct {
+    uint16_t hidden;
+    uint16_t window;
+    float mean[NN_CHANNELS];
+    const float *w_in, *b_in;                   /* [H][3], [H]: gain folded in */
+    const float *w_ih, *b_ih, *w_hh, *b_hh;     /* [3H][H], [3H]: gates r, z, n (torch order) */
+    const float *w_h1, *b_h1, *w_out, *b_out;   /* [H][H], [H], [4][H], [4] */
+} nn_gru_model_f_t;
+
+/* Interpolation tables: 257 entries, Q15 (generated/nn_tables.c, from intref.py). */
+extern const int16_t nn_sigmoid_lut[257];
+extern const int16_t nn_tanh_lut[257];
+
+int32_t nn_requant(int64_t acc, int shift, int bits);
+int16_t nn_sat16(int32_t v);
+void nn_fully_connected_s8w(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits);
+void nn_fully_connected_s16w(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits);
+void nn_fully_connected_q(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits);
+void nn_relu_s16(int16_t *x, uint16_t n);
+int16_t nn_sigmoid_s16(int16_t x, int frac_in);
+int16_t nn_tanh_s16(int16_t x, int frac_in);
+/* One GRU step; h updated in place. scratch: int16[6 * hidden]. */
+void nn_gru_step_s16(const nn_gru_model_q_t *m, const int16_t *a, int16_t *h, int16_t *scratch);
+uint8_t nn_argmax_s32(const int32_t *x, uint8_t n);
+uint8_t nn_argmax_f32(const float *x, uint8_t n);
+
+void nn_fully_connected_f32(const float *w, const float *b, uint16_t out, uint16_t in, const float *x, float *y);
+/* One GRU step in float (torch semantics); scratch: float[6 * hidden]. */
+void nn_gru_step_f32(const nn_gru_model_f_t *m, const float *a, float *h, float *scratch);
+
+/* Whole-window inference. x: int16[window][3] calibrated counts, sample-major. */
+uint8_t nn_model_infer_q(const nn_gru_model_q_t *m, const int16_t *x, int32_t *logits);
+uint8_t nn_model_infer_f32(const nn_gru_model_f_t *m, const int16_t *x, float *logits);
+
+#endif /* NN_H */

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Rebuild every model artefact from the shared recordings, in order: train (teacher + KD student),
+# quantize (every variant), export the C sources, regenerate the kernel test vectors, and print the
+# quantization table. Deterministic for fixed seeds; needs ../shared/data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+hil=.venv/bin/hil
+$hil train
+$hil quantize
+$hil export
+$hil gen vectors
+$hil bench quant
