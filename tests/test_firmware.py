@@ -1,0 +1,190 @@
+"""Firmware: host builds of kernels and models under ASan/UBSan, the images for every board and
+variant, and the images running on QEMU."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURES, REPO, needs_qemu
+
+from harness.boards import BOARDS
+from harness.client import DeviceClient, ModelMismatch, open_transport
+from harness.data.fixtures import load_fixtures
+from harness.evaluate import image_size, run_device
+from harness.run import read_journal
+from harness.targets import QemuTarget
+from harness.targets.base import build_firmware, firmware_image
+from protocol import Counters, Deframer, Error, ErrorCode, Frame, Infer, Result, encode_frame
+
+FW = REPO / "device_fw"
+VARIANTS = ("float32", "w8a16", "w16a16", "w8a8")
+GENERATED = json.loads((FW / "generated" / "models.json").read_text())
+
+
+def _make(*targets: str) -> None:
+    r = subprocess.run(["make", "-s", "-j2", "-C", str(FW), *targets], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_host_kernels_and_model_match_the_reference_under_asan_and_ubsan(variant: str) -> None:
+    binary = f"build/host/test_nn_{variant}"
+    _make(binary)
+    r = subprocess.run([str(FW / binary), str(FW / "tests" / "vectors")], capture_output=True, text=True, cwd=FW,
+                       env={**os.environ, "ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "halt_on_error=1"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    n = len(load_fixtures(FIXTURES / "recordings").windows.x)
+    want = "model float32 (1e-3)" if variant == "float32" else f"model {variant} (bit-exact)"
+    assert f"{want:<22} {n:6d} vectors ok" in r.stdout, r.stdout
+    assert "0 failed suite(s)" in r.stdout
+
+
+@needs_qemu
+def test_every_image_builds_and_fits_the_real_part() -> None:
+    _make("fw")
+    for board in ("collar-qemu", "eartag-qemu", "collar", "eartag"):
+        b = BOARDS[board.split("-")[0]]
+        for v in VARIANTS:
+            sizes = image_size(firmware_image(board, v))
+            assert sizes is not None
+            flash, ram = sizes
+            assert flash <= b.flash_bytes and ram + 4096 <= b.ram_bytes, (board, v, flash, ram)
+
+
+@needs_qemu
+@pytest.mark.parametrize("board", ["collar", "eartag"])
+def test_qemu_time_base_counts_the_board_tables_ticks_per_instruction(board: str) -> None:
+    """A loop of exactly 2,000,000 instructions must read as 2e6 x ticks_per_instruction ticks."""
+    _make(f"build/fw/{board}-qemu/calib/fw.elf")
+    with QemuTarget(board, "calib", elf=firmware_image(f"{board}-qemu", "calib")) as t:
+        ser = open_transport(t.start(), timeout=0.5)
+        d, events, deadline = Deframer(), [], time.monotonic() + 20
+        while not events and time.monotonic() < deadline:
+            events = d.feed(ser.read(256))
+        ser.close()
+    assert events and isinstance(events[0], Frame), events
+    text = events[0].msg.text  # type: ignore[union-attr]
+    ticks = int(text.split("ticks=")[1].split()[0])
+    want = 2_000_000 * BOARDS[board].qemu.ticks_per_instruction
+    assert abs(ticks - want) < 64, (text, want)  # a few instructions of measurement overhead
+
+
+@pytest.fixture(scope="module")
+def collar_q() -> DeviceClient:
+    """A running collar w8a16 image on QEMU, helloed."""
+    if needs_qemu.args[0]:
+        pytest.skip(needs_qemu.kwargs["reason"])
+    t = QemuTarget("collar", "w8a16")
+    c = DeviceClient(open_transport(t.start()), t.description)
+    c.hello()
+    yield c  # type: ignore[misc]
+    c.close()
+    t.stop()
+
+
+@needs_qemu
+@pytest.mark.parametrize("board", ["collar", "eartag"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_each_qemu_image_boots_and_reports_the_exported_model(board: str, variant: str) -> None:
+    with QemuTarget(board, variant) as t:
+        c = DeviceClient(open_transport(t.start()), t.description)
+        info = c.hello()
+        c.close()
+    assert info.board == f"{board}-qemu" and info.window_len == 50 and info.n_classes == 4
+    assert info.model_hash.hex() == GENERATED[variant]["model_hash"]
+    assert info.boot_counter == 1 and info.fault_flags == 0
+    assert c.stats.logs == ["boot"]
+
+
+@needs_qemu
+def test_a_retry_with_the_same_sequence_number_replays_the_cached_result(collar_q: DeviceClient) -> None:
+    x = load_fixtures(FIXTURES / "recordings").calibrated_x()[7]
+    wire = encode_frame(Infer(7, 50, 3, tuple(int(v) for v in x.ravel())), 4242)
+    collar_q._write(wire)
+    first = collar_q.receive(4242, 10)
+    collar_q._write(wire)
+    again = collar_q.receive(4242, 10)
+    assert isinstance(first, Result) and again == first  # same cycles too: served from the cache
+    counters = collar_q.counters()
+    assert counters.frames_ok >= 3
+
+
+@needs_qemu
+def test_garbage_and_bad_frames_get_errors_and_the_link_recovers(collar_q: DeviceClient) -> None:
+    before = collar_q.counters()
+    frames = (FIXTURES.parent / "fixtures" / "frames")
+    for name, code in (("bad_crc", ErrorCode.CRC), ("wrong_version", ErrorCode.VERSION),
+                       ("unknown_type", ErrorCode.UNKNOWN_TYPE), ("infer_short_window", ErrorCode.PAYLOAD)):
+        collar_q._write((frames / f"{name}.bin").read_bytes())
+        seq = json.loads((frames / "index.json").read_text())["frames"][name]["seq"]
+        deadline = time.monotonic() + 10
+        got: list[Frame] = []
+        while not got and time.monotonic() < deadline:
+            got = collar_q._read_frames(deadline)
+        assert got and isinstance(got[0].msg, Error), name
+        assert (got[0].msg.code, got[0].msg.offending_seq) == (code, seq), name
+    collar_q._write(bytes(np.random.default_rng(3).integers(1, 256, 5000, dtype=np.uint8)) + b"\x00")
+    time.sleep(0.5)
+    collar_q._read_frames(time.monotonic() + 0.5)  # the COBS/length error replies to the garbage
+    after = collar_q.counters()
+    assert isinstance(after, Counters)
+    assert after.crc_errors == before.crc_errors + 1 and after.version_errors == before.version_errors + 1
+    assert after.unknown_types == before.unknown_types + 1 and after.payload_errors == before.payload_errors + 1
+    assert after.cobs_errors + after.length_errors > before.cobs_errors + before.length_errors
+    assert after.rx_overruns == 0
+    x = load_fixtures(FIXTURES / "recordings").calibrated_x()
+    assert collar_q.infer(1, x[1]).window_id == 1
+
+
+@needs_qemu
+def test_a_window_of_the_wrong_shape_is_refused(collar_q: DeviceClient) -> None:
+    from harness.client import DeviceError
+
+    with pytest.raises(DeviceError, match="PAYLOAD"):
+        collar_q.infer(3, np.zeros((49, 3), np.int16))
+
+
+@needs_qemu
+def test_a_device_with_another_model_is_refused_naming_both_hashes(tmp_path: Path) -> None:
+    fx = load_fixtures(FIXTURES / "recordings")
+    wrong = build_firmware("collar-qemu", "w16a16")
+    target = QemuTarget("collar", "w8a16", elf=wrong)
+    with pytest.raises(ModelMismatch) as err:
+        run_device(target, fx, FIXTURES / "models", tmp_path / "j.jsonl", limit=2, log=lambda m: None)
+    msg = str(err.value)
+    assert GENERATED["w16a16"]["model_hash"] in msg and GENERATED["w8a16"]["model_hash"] in msg
+    assert target.proc is None  # QEMU was reaped
+
+
+@needs_qemu
+def test_a_run_killed_with_sigkill_resumes_and_reports_every_window_once(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    journal = report / "journals" / "qemu_collar_w8a16.jsonl"
+    cmd = [sys.executable, "-m", "harness.cli", "run", "--board", "collar", "--variant", "w8a16", "--limit", "80",
+           "--quiet", "--report", str(report)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if journal.exists() and journal.read_text().count("\n") > 30:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the harness and its QEMU, mid-run
+    proc.wait()
+    _, partial, _ = read_journal(journal)
+    assert 0 < len(partial) < 80
+    r = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    header, done, torn = read_journal(journal)
+    assert header is not None and sorted(done) == list(range(80)) and torn == 0
+    lines = [json.loads(ln) for ln in journal.read_text().splitlines()]
+    indices = [ln["result"]["index"] for ln in lines if ln["kind"] == "result"]
+    assert len(indices) == len(set(indices)) == 80
+    assert json.loads((report / "report.json").read_text())["runs"][0]["n"] == 80

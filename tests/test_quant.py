@@ -1,0 +1,143 @@
+"""Dynamic fixed-point quantization: formats, rounding, activation tables, the torch graph against
+the integer reference, the C export and the benchmark contract of the default variant."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import FIXTURES, REPO
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.data.fixtures import load_fixtures
+from harness.quant.calibrate import VARIANTS, float_params, float_trace, torch_logits
+from harness.quant.export import render_exports
+from harness.quant.intref import GATE_FRAC, model_forward_q, nn_sigmoid_s16, nn_tanh_s16
+from harness.quant.model_io import load_quant, quant_model_hash
+from harness.quant.qformat import QFormat, frac_for_range, requant
+from harness.quant.torch_graph import QuantGraphTorch
+from harness.quant.vectors import render_vectors
+from harness.training.models import GruStudent
+from harness.training.train import load_model
+
+MODELS = FIXTURES / "models"
+
+
+@pytest.fixture(scope="module")
+def x_fixture() -> np.ndarray:
+    """Calibrated counts of every fixture window."""
+    return load_fixtures(FIXTURES / "recordings").calibrated_x()
+
+
+@pytest.fixture(scope="module")
+def student() -> GruStudent:
+    """The default float student."""
+    m = load_model(MODELS / "student")
+    assert isinstance(m, GruStudent)
+    return m
+
+
+@given(st.integers(-(2**45), 2**45), st.integers(-20, 40), st.sampled_from([8, 16, 32]))
+def test_requant_rounds_half_up_and_saturates(acc: int, shift: int, bits: int) -> None:
+    if shift > 0:
+        want = math.floor(Fraction(acc, 2**shift) + Fraction(1, 2))  # round half up, exactly
+    else:
+        want = acc * 2 ** (-shift)
+    want = max(-(2 ** (bits - 1)), min(2 ** (bits - 1) - 1, want))
+    assert int(requant(np.array(acc), shift, bits)) == want
+
+
+def test_requant_ties_go_up_for_negative_values_too() -> None:
+    assert requant(np.array([-3, -2, -1, 1, 2, 3]), 1, 16).tolist() == [-1, -1, 0, 1, 1, 2]
+
+
+@given(st.floats(-1e6, 1e6, allow_nan=False), st.integers(2, 32), st.integers(-8, 30))
+def test_qformat_quantize_saturates_and_round_trips_within_half_a_step(x: float, bits: int, frac: int) -> None:
+    f = QFormat(bits, frac)
+    q = int(f.quantize(np.array(x)))
+    assert f.qmin <= q <= f.qmax
+    if f.qmin < x * 2**frac < f.qmax:
+        assert abs(float(f.dequantize(np.array(q))) - x) <= 2.0 ** -(frac + 1) + 1e-12
+
+
+def test_frac_for_range_uses_every_integer_bit() -> None:
+    assert frac_for_range(1.0, 16) == 14  # 1.0 needs one integer bit: Q1.14
+    assert frac_for_range(0.99, 16) == 15
+    assert frac_for_range(100.0, 8) == 0
+
+
+def test_activation_tables_worst_case_error() -> None:
+    """Worst case over all int16 inputs: sigmoid 1.0e-4 inside [-8, 8] and 3.4e-4 beyond (the table
+    clamps at sigmoid(+-8)); tanh 2.1e-4 inside [-4, 4] and 6.8e-4 beyond."""
+    x = np.arange(-32768, 32768)
+    for frac in (8, 10, 12, 14):
+        xr = x / 2.0**frac
+        sig = nn_sigmoid_s16(x, frac) / 2.0**GATE_FRAC
+        th = nn_tanh_s16(x, frac) / 2.0**GATE_FRAC
+        es, et = np.abs(sig - 1 / (1 + np.exp(-xr))), np.abs(th - np.tanh(xr))
+        assert es[np.abs(xr) <= 8].max() < 1.0e-4 and es.max() < 3.4e-4
+        assert et[np.abs(xr) <= 4].max() < 2.1e-4 and et.max() < 6.8e-4
+        assert sig.min() >= 0 and sig.max() < 1 and th.min() >= -1 and th.max() < 1
+        assert (np.diff(sig) >= 0).all() and (np.diff(th) >= 0).all()  # monotonic
+
+
+def test_float_trace_reproduces_the_torch_student(student: GruStudent, x_fixture: np.ndarray) -> None:
+    tr = float_trace(float_params(student), x_fixture)
+    np.testing.assert_allclose(tr["logits"], torch_logits(student, x_fixture), atol=1e-4)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_torch_graph_equals_integer_reference_on_every_fixture_window(variant: str, x_fixture: np.ndarray) -> None:
+    m = load_quant(MODELS / f"student_{variant}")
+    lq, cq = model_forward_q(m, x_fixture)
+    with torch.no_grad():
+        lt, ct = QuantGraphTorch(m)(torch.from_numpy(x_fixture))
+    assert lq.dtype == np.int64
+    np.testing.assert_array_equal(lt.numpy().astype(np.int64), lq)
+    np.testing.assert_array_equal(ct.numpy(), cq)
+
+
+def test_default_variant_meets_the_accuracy_contract(student: GruStudent, x_fixture: np.ndarray) -> None:
+    """w8a16: argmax agreement with the float student >= 99% of held-out windows, MCC within 0.01."""
+    from harness.metrics import score
+
+    y = load_fixtures(FIXTURES / "recordings").windows.y
+    fl = torch_logits(student, x_fixture)
+    _, cq = model_forward_q(load_quant(MODELS / "student_w8a16"), x_fixture)
+    assert (cq == fl.argmax(1)).mean() >= 0.99
+    assert abs(score(y, cq, 4).mcc - score(y, fl.argmax(1), 4).mcc) <= 0.01
+
+
+def test_model_hash_changes_with_any_weight() -> None:
+    m = load_quant(MODELS / "student_w8a16")
+    h = quant_model_hash(m)
+    m.gates["z"].w_h[3, 5] += 1
+    assert quant_model_hash(m) != h
+
+
+def test_export_is_reproducible_and_the_committed_files_are_not_stale() -> None:
+    first, second = render_exports(MODELS), render_exports(MODELS)
+    assert first == second
+    gen = REPO / "device_fw" / "generated"
+    for name, text in first.items():
+        assert (gen / name).read_text() == text, f"{name} is stale: run `hil export`"
+
+
+def test_kernel_vectors_are_not_stale() -> None:
+    vec = REPO / "device_fw" / "tests" / "vectors"
+    for name, text in render_vectors(MODELS, load_fixtures(FIXTURES / "recordings")).items():
+        assert (vec / name).read_text() == text, f"{name} is stale: run `hil gen vectors`"
+
+
+def test_quantized_model_file_refuses_a_tampered_hash(tmp_path: Path) -> None:
+    for ext in (".npz", ".json"):
+        (tmp_path / f"m{ext}").write_bytes((MODELS / f"student_w8a16{ext}").read_bytes())
+    js = tmp_path / "m.json"
+    js.write_text(js.read_text().replace('"shift_in": ', '"shift_in": 1 + '))
+    with pytest.raises(Exception, match="hash|JSON|Expecting"):
+        load_quant(tmp_path / "m")
