@@ -19,7 +19,9 @@ class QemuMachine:
     systick_hz: int
     """SysTick (processor clock) frequency of the QEMU machine model."""
     icount_shift: int
-    """-icount shift: one emulated instruction = 2**shift ns of virtual time."""
+    """-icount shift: one emulated instruction = 2**shift ns of virtual time. Chosen so that there
+    are more than two SysTick ticks per instruction: then a tick count rounds to the exact
+    instruction count whatever the phase (3.2 on both machines)."""
     uart: str
 
     @property
@@ -63,7 +65,7 @@ BOARDS: dict[str, Board] = {
         ram_bytes=20 * 1024,
         fpu=False,
         cflags=("-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft"),
-        qemu=QemuMachine("lm3s6965evb", "cortex-m3", systick_hz=12_500_000, icount_shift=7, uart="pl011"),
+        qemu=QemuMachine("lm3s6965evb", "cortex-m3", systick_hz=12_500_000, icount_shift=8, uart="pl011"),
         run_current_a=61e-6 * 48,
         supply_v=3.0,
         power_source="CC2650 datasheet SWRS158B §5.5: active-mode MCU 61 uA/MHz (48 MHz: 2.93 mA), 3.0 V",
@@ -82,7 +84,7 @@ BOARDS: dict[str, Board] = {
         ram_bytes=256 * 1024,
         fpu=True,
         cflags=("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
-        qemu=QemuMachine("mps2-an386", "cortex-m4", systick_hz=25_000_000, icount_shift=6, uart="cmsdk"),
+        qemu=QemuMachine("mps2-an386", "cortex-m4", systick_hz=25_000_000, icount_shift=7, uart="cmsdk"),
         run_current_a=3.3e-3,
         supply_v=3.0,
         power_source="nRF52840 product specification v1.7 §5.2.1: CPU running CoreMark from flash, "

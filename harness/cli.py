@@ -147,6 +147,16 @@ def _cmd_gen_vectors(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_fw(args: argparse.Namespace) -> int:
+    from harness.data.fixtures import load_fixtures
+    from harness.fwbench import format_bench, run_fw_bench
+
+    rows = run_fw_bench(load_fixtures(Path(args.fixtures)), Path(args.models), args.board or ["collar", "eartag"],
+                        args.repeat, log=lambda m: print(m, file=sys.stderr))
+    print(format_bench(rows, args.repeat))
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hil", description="Cattle-collar classifier HIL harness")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -170,6 +180,13 @@ def _build_parser() -> argparse.ArgumentParser:
     bq.add_argument("--fixtures", default=str(FIXTURES / "recordings"))
     bq.add_argument("--out", default=str(FIXTURES / "models" / "quant_bench.json"))
     bq.set_defaults(func=_cmd_bench_quant)
+
+    bf = bench.add_parser("fw", help="flash, RAM and emulated instructions per inference, board x variant")
+    bf.add_argument("--board", action="append", choices=("collar", "eartag"))
+    bf.add_argument("--repeat", type=int, default=1, help="run N times and fail unless the counts are identical")
+    bf.add_argument("--models", default=str(FIXTURES / "models"))
+    bf.add_argument("--fixtures", default=str(FIXTURES / "recordings"))
+    bf.set_defaults(func=_cmd_bench_fw)
 
     qz = sub.add_parser("quantize", help="calibrate and quantize the default student (every variant)")
     qz.add_argument("--data", default=str(DEFAULT_DATA))

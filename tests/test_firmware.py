@@ -75,6 +75,7 @@ def test_qemu_time_base_counts_the_board_tables_ticks_per_instruction(board: str
     ticks = int(text.split("ticks=")[1].split()[0])
     want = 2_000_000 * BOARDS[board].qemu.ticks_per_instruction
     assert abs(ticks - want) < 64, (text, want)  # a few instructions of measurement overhead
+    assert BOARDS[board].qemu.ticks_per_instruction > 2  # what makes round(ticks / tpi) exact
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,11 @@
 /* timer_systick.c: the QEMU time base. SysTick (ARM DDI 0403E §B3.3: SYST_CSR 0xE000E010,
  * SYST_RVR 0xE000E014, SYST_CVR 0xE000E018) on the processor clock, extended to 32 bits by
  * counting wraps. Under `-icount shift=N,align=off` it counts emulated instructions
- * deterministically; the start is aligned to a SysTick edge so the count does not depend on the
- * phase at which the measurement started. */
+ * deterministically. The start clears the counter (so the wrap interrupts fall at the same
+ * offsets in every measurement) and waits for the reload edge (so the tick grid starts with the
+ * measurement). With more than two ticks per instruction (the board table picks the -icount shift
+ * for that), round(ticks / ticks_per_instruction) is the exact instruction count, whatever the
+ * sub-tick phase; the few instructions of each wrap interrupt are counted, identically every time. */
 #include "board.h"
 
 #define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
@@ -32,8 +35,8 @@ static uint32_t now_ticks(void) {
 }
 
 void board_cycles_start(void) {
-    const uint32_t c0 = SYST_CVR;
-    while (SYST_CVR == c0) {
+    SYST_CVR = 0; /* any write clears the counter; it reloads at the next tick */
+    while (SYST_CVR == 0) {
     }
     start_ticks = now_ticks();
 }
