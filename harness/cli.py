@@ -12,6 +12,8 @@ __all__ = ["main"]
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "db-cow-walking"
 FIXTURES = REPO / "fixtures"
+BENCH_DEFAULTS = {"kd_alpha": 0.5, "temperature": 2.0}
+"""KD defaults (see fixtures/models/kd_bench.json for how they were chosen)."""
 
 
 def _cmd_fixtures_build(args: argparse.Namespace) -> int:
@@ -26,12 +28,13 @@ def _cmd_fixtures_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_kd(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from harness.training.bench import BenchConfig, run_kd_bench
 
     cfg = BenchConfig.quick() if args.quick else BenchConfig()
+    cfg = replace(cfg, kd_alpha=args.alpha, temperature=args.temperature)
     if args.seeds:
-        from dataclasses import replace
-
         cfg = replace(cfg, seeds=tuple(range(args.seeds)))
     out = None if args.quick and not args.out else Path(args.out or FIXTURES / "models" / "kd_bench.json")
     run_kd_bench(Path(args.data), cfg, out)
@@ -39,9 +42,12 @@ def _cmd_bench_kd(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from harness.training.bench import train_default
+    from dataclasses import replace
 
-    train_default(Path(args.data), Path(args.out), hidden=args.hidden)
+    from harness.training.bench import BenchConfig, train_default
+
+    cfg = replace(BenchConfig(), kd_alpha=args.alpha, temperature=args.temperature)
+    train_default(Path(args.data), Path(args.out), hidden=args.hidden, cfg=cfg)
     return 0
 
 
@@ -173,6 +179,8 @@ def _build_parser() -> argparse.ArgumentParser:
     kd.add_argument("--quick", action="store_true", help="one fold, few epochs: a smoke test")
     kd.add_argument("--seeds", type=int, default=0, help="number of seeds (default 1)")
     kd.add_argument("--out", default=None, help="JSON output (default fixtures/models/kd_bench.json)")
+    kd.add_argument("--alpha", type=float, default=BENCH_DEFAULTS["kd_alpha"], help="hard-label weight in KD")
+    kd.add_argument("--temperature", type=float, default=BENCH_DEFAULTS["temperature"], help="KD temperature")
     kd.set_defaults(func=_cmd_bench_kd)
 
     bq = bench.add_parser("quant", help="float vs quantized variants on the held-out fixture windows")
@@ -227,6 +235,8 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--data", default=str(DEFAULT_DATA))
     tr.add_argument("--out", default=str(FIXTURES / "models"))
     tr.add_argument("--hidden", type=int, default=32, choices=(16, 32, 64))
+    tr.add_argument("--alpha", type=float, default=BENCH_DEFAULTS["kd_alpha"], help="hard-label weight in KD")
+    tr.add_argument("--temperature", type=float, default=BENCH_DEFAULTS["temperature"], help="KD temperature")
     tr.set_defaults(func=_cmd_train)
     return p
 

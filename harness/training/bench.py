@@ -34,9 +34,10 @@ class BenchConfig:
     max_folds: int | None = None
     teacher: FitConfig = field(default_factory=lambda: FitConfig(epochs=25, patience=6, samples_per_epoch=3072))
     student: FitConfig = field(default_factory=lambda: FitConfig(epochs=40, patience=8, samples_per_epoch=4096))
-    kd_alpha: float = 0.0
-    """0: pure soft labels; in (0, 1): mix with the hard labels."""
-    temperature: float = 4.0
+    kd_alpha: float = 0.5
+    """0: pure soft labels; in (0, 1): mix with the hard labels (default; keep in step with
+    harness.cli.BENCH_DEFAULTS)."""
+    temperature: float = 2.0
 
     @classmethod
     def quick(cls) -> BenchConfig:

@@ -1,0 +1,54 @@
+"""Models and the KD pipeline (smoke: the pipeline, not the figures)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import SHARED_DATA, needs_shared_data
+
+from harness.training.models import GruStudent, ResNetTeacher, count_params
+from harness.training.train import FitConfig, fit, predict_logits
+
+
+def test_model_sizes_and_macs() -> None:
+    s = GruStudent(256, 64)
+    assert count_params(s) == 3 * 64 + 64 + 2 * 3 * 64 * 64 + 2 * 3 * 64 + 64 * 64 + 64 + 64 * 4 + 4
+    assert 6.0e6 < s.macs() < 6.5e6  # the seed paper's ~6.4 M multiplications per 256-sample window
+    t = ResNetTeacher(50)
+    assert [b.body[0].out_channels for b in t.blocks] == [64, 128, 128]
+    assert [m.kernel_size[0] for m in t.blocks[0].body if isinstance(m, torch.nn.Conv1d)] == [8, 5, 3]
+
+
+def test_normalisation_mean_is_integer_counts() -> None:
+    s = GruStudent(50, 16)
+    s.norm.fit(torch.tensor([[[1.0, 2.0, 3.0], [2.0, 3.0, 5.0]]]))
+    assert s.norm.mean.tolist() == [2.0, 2.0, 4.0]  # rounded: the device subtracts integers
+
+
+def test_kd_fit_is_deterministic_and_learns_a_separable_toy_problem() -> None:
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 64)
+    x = (rng.normal(0, 300, (256, 50, 3)) + (y[:, None, None] - 1.5) * 2000).astype(np.int16)
+    soft = np.eye(4)[y] * 5.0
+    cfg = FitConfig(epochs=6, patience=6, samples_per_epoch=512, alpha=0.5, seed=3)
+    accs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        m = GruStudent(50, 16)
+        fit(m, x, y, x, y, cfg, soft_logits=soft)
+        accs.append((predict_logits(m, x).argmax(1) == y).mean())
+    assert accs[0] == accs[1] and accs[0] > 0.7  # chance is 0.25
+    with pytest.raises(ValueError, match="teacher logits"):
+        fit(GruStudent(50, 16), x, y, x, y, FitConfig(alpha=0.0))
+
+
+@needs_shared_data
+def test_kd_bench_quick_runs_the_whole_pipeline() -> None:
+    from harness.training.bench import BenchConfig, run_kd_bench
+
+    lines: list[str] = []
+    res = run_kd_bench(SHARED_DATA, BenchConfig.quick(), None, log=lines.append)
+    names = [r["model"] for r in res["summary"]]  # type: ignore[index]
+    assert names == ["teacher resnet", "gru-16 hard", "gru-16 kd"]
+    assert "excluded 17 faulty bouts" in lines[0]
