@@ -189,3 +189,20 @@ def test_a_run_killed_with_sigkill_resumes_and_reports_every_window_once(tmp_pat
     indices = [ln["result"]["index"] for ln in lines if ln["kind"] == "result"]
     assert len(indices) == len(set(indices)) == 80
     assert json.loads((report / "report.json").read_text())["runs"][0]["n"] == 80
+
+
+@needs_qemu
+@pytest.mark.parametrize("board", ["collar", "eartag"])
+def test_a_hardfault_is_recorded_and_reported_by_the_next_boot(board: str) -> None:
+    """The fault-injection image executes an undefined instruction on its first boot; the HardFault
+    handler saves CFSR, HFSR, PC and LR and resets; the second boot reports them in Info."""
+    _make(f"build/fw/{board}-qemu/fault_w8a16/fw.elf")
+    with QemuTarget(board, "w8a16", elf=firmware_image(f"{board}-qemu", "fault_w8a16")) as t:
+        c = DeviceClient(open_transport(t.start()), t.description)
+        info = c.hello()
+        c.close()
+    assert info.boot_counter == 2 and info.fault_flags == 1
+    assert info.fault_cfsr & (1 << 16)  # UFSR.UNDEFINSTR
+    assert info.fault_hfsr & (1 << 30)  # HFSR.FORCED: escalated to HardFault
+    assert 0 < info.fault_pc < BOARDS[board].flash_bytes  # the faulting instruction, in flash
+    assert c.stats.logs == ["boot"]  # only the second boot got as far as its log

@@ -116,6 +116,12 @@ static proto_dispatcher_t dispatcher;
 int main(void) {
     board_boot_count();
     board_init();
+#ifdef HIL_TEST_FAULT
+    /* Test images only: fault on the first boot, so a test can see the next boot report it. */
+    if (board_boot_record()->boot_counter == 1) {
+        __asm volatile("udf #0");
+    }
+#endif
     proto_dispatcher_init(&dispatcher, (proto_stream_t){uart_stream_write, NULL}, handle, NULL);
     if (proto_send_log(&dispatcher, 1, "boot") != PROTO_OK) {
         board_system_reset();
