@@ -113,7 +113,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             t0 = time.monotonic()
             try:
                 run = run_device(target, fixtures, Path(args.models), journal, resume=args.resume, limit=args.limit,
-                                 progress=progress, log=lambda m: None)
+                                 progress=progress, log=lambda m: None, depth=args.depth)
             except TargetUnavailable as exc:
                 print(f"hil: {args.target} target unavailable for {board}/{variant}: {exc}", file=sys.stderr)
                 return 3
@@ -218,6 +218,8 @@ def _build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--image", default=None, help="run this ELF instead of building the image")
     rn.add_argument("--limit", type=int, default=None, help="only the first N windows")
     rn.add_argument("--resume", action="store_true", help="continue the journals of an interrupted run")
+    rn.add_argument("--depth", type=int, default=None,
+                    help="requests in flight (default: 1 on QEMU for exact instruction counts, else 2)")
     rn.add_argument("--report", default=str(REPO / "reports" / "latest"))
     rn.add_argument("--fixtures", default=str(FIXTURES / "recordings"))
     rn.add_argument("--models", default=str(FIXTURES / "models"))

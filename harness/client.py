@@ -130,6 +130,7 @@ class DeviceClient:
         self.stats = LinkStats()
         self.on_log = on_log
         self._pending: list[Frame] = []
+        self._inflight: dict[int, tuple[int, bytes, Message]] = {}
 
     def close(self) -> None:
         self.ser.close()
@@ -207,24 +208,30 @@ class DeviceClient:
     def request(self, msg: Message, expect: type, reply_bytes: int = 128) -> Message:
         """Send ``msg`` and return its reply; on a timeout resend the *same* frame (same sequence
         number: the device answers from its reply cache and never runs an inference twice)."""
+        seq, wire = self._start(msg)
+        return self._finish(seq, wire, msg, expect, reply_bytes)
+
+    def _start(self, msg: Message) -> tuple[int, bytes]:
         seq = self._next_seq()
         wire = encode_frame(msg, seq)
+        self._write(wire)
+        return seq, wire
+
+    def _finish(self, seq: int, wire: bytes, msg: Message, expect: type, reply_bytes: int = 128) -> Message:
         timeout = self.timeout_for(len(wire), reply_bytes)
         for attempt in range(self.retries + 1):
-            self._write(wire)
+            if attempt:
+                self.stats.retries += 1
+                self._write(b"\x00" + wire)  # end any half-frame on the device side, then resend
             try:
                 reply = self.receive(seq, timeout)
             except DeviceTimeout:
-                if attempt == self.retries:
-                    raise DeviceTimeout(f"{self.where}: no reply to {type(msg).__name__} seq {seq} after "
-                                        f"{self.retries + 1} attempts of {timeout:.1f} s") from None
-                self.stats.retries += 1
-                self._write(b"\x00")  # flush any half-frame on the device side
                 continue
             if not isinstance(reply, expect):
                 raise DeviceError(f"{self.where}: expected {expect.__name__} for seq {seq}, got {type(reply).__name__}")
             return reply
-        raise AssertionError("unreachable")
+        raise DeviceTimeout(f"{self.where}: no reply to {type(msg).__name__} seq {seq} after "
+                            f"{self.retries + 1} attempts of {timeout:.1f} s")
 
     # ---- messages
     def hello(self) -> Info:
@@ -250,11 +257,22 @@ class DeviceClient:
                 "on the device, or the reference is stale (re-run `hil export` and rebuild)")
 
     def infer(self, window_id: int, window: np.ndarray) -> Result:
+        """Classify one window (int16[T, C]); checks the window id and the CRC of what arrived."""
+        self.start_infer(window_id, window)
+        return self.finish_infer(window_id, window)
+
+    def start_infer(self, window_id: int, window: np.ndarray) -> None:
+        """Send an Infer without waiting (pipelining); finish_infer collects replies in order."""
         x = np.ascontiguousarray(window, dtype="<i2")
         msg = Infer(window_id, int(x.shape[0]), int(x.shape[1]), tuple(int(v) for v in x.ravel()))
-        r = self.request(msg, Result)
+        seq, wire = self._start(msg)
+        self._inflight[window_id] = (seq, wire, msg)
+
+    def finish_infer(self, window_id: int, window: np.ndarray) -> Result:
+        seq, wire, msg = self._inflight.pop(window_id)
+        r = self._finish(seq, wire, msg, Result)
         assert isinstance(r, Result)
-        self.verify_result(r, window_id, x)
+        self.verify_result(r, window_id, np.ascontiguousarray(window, dtype="<i2"))
         return r
 
     @staticmethod

@@ -93,8 +93,14 @@ def run_device(
     progress: Callable[[Iterator[int], int], Iterator[int]] | None = None,
     log: Callable[[str], None] = print,
     reference: Reference | None = None,
+    depth: int | None = None,
 ) -> DeviceRun:
-    """Run every fixture window through ``target``; the target is stopped afterwards."""
+    """Run every fixture window through ``target``; the target is stopped afterwards.
+
+    ``depth``: requests in flight (default 1 on QEMU, for exact instruction counts; 2 elsewhere,
+    so the device never waits for the link)."""
+    if depth is None:
+        depth = 1 if target.kind == "qemu" else 2
     x = fixtures.calibrated_x()
     n = len(x) if limit is None else min(limit, len(x))
     ref = reference or load_reference(models_dir, target.variant, x[:n])
@@ -108,7 +114,8 @@ def run_device(
             client.check_model(ref.model_hash, f"{target.variant} ({models_dir})")
             header = RunHeader(target.board, target.variant, target.kind, info.model_hash.hex(), info.build_id,
                                fixtures.sha256, n, info.time_base, info.clock_hz)
-            results = stream_windows(client, x, header, journal, resume=resume, limit=limit, progress=progress)
+            results = stream_windows(client, x, header, journal, resume=resume, limit=limit, progress=progress,
+                                     depth=depth)
             info = client.hello()  # stack high-water mark after the run; detects a reset during it
         finally:
             client.close()

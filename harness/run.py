@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -96,10 +97,14 @@ def stream_windows(
     resume: bool = False,
     limit: int | None = None,
     progress: Callable[[Iterator[int], int], Iterator[int]] | None = None,
+    depth: int = 1,
 ) -> dict[int, WindowResult]:
     """Send every window of ``x`` (int16[N, T, 3] calibrated counts) not yet journalled.
 
-    Returns all results by window index, journalled ones included.
+    ``depth`` > 1 keeps that many requests in flight, so the next window is already in the
+    device's receive ring while it computes (the firmware buffers one encoded window). Depth 1
+    keeps the device's receive interrupts out of the measured inference, which the QEMU targets
+    need for exact instruction counts. Returns all results by window index, journalled ones included.
     """
     n = len(x) if limit is None else min(limit, len(x))
     journal.parent.mkdir(parents=True, exist_ok=True)
@@ -119,13 +124,22 @@ def stream_windows(
         it: Iterator[int] = iter(todo)
         if progress is not None:
             it = progress(it, len(todo))
-        for i in it:
-            t0 = time.perf_counter()
-            r = client.infer(i, x[i])
-            rtt = time.perf_counter() - t0
-            wr = WindowResult(i, r.window_id, r.cls, list(r.scores), r.cycles, round(rtt, 6))
+        inflight: deque[tuple[int, float]] = deque()
+
+        def settle() -> None:
+            i, t0 = inflight.popleft()
+            r = client.finish_infer(i, x[i])
+            wr = WindowResult(i, r.window_id, r.cls, list(r.scores), r.cycles, round(time.perf_counter() - t0, 6))
             _append(fh, {"kind": "result", "result": asdict(wr)})
             done[i] = wr
+
+        for i in it:
+            if len(inflight) >= depth:
+                settle()
+            inflight.append((i, time.perf_counter()))
+            client.start_infer(i, x[i])
+        while inflight:
+            settle()
     return dict(sorted(done.items()))
 
 

@@ -206,3 +206,13 @@ def test_a_hardfault_is_recorded_and_reported_by_the_next_boot(board: str) -> No
     assert info.fault_hfsr & (1 << 30)  # HFSR.FORCED: escalated to HardFault
     assert 0 < info.fault_pc < BOARDS[board].flash_bytes  # the faulting instruction, in flash
     assert c.stats.logs == ["boot"]  # only the second boot got as far as its log
+
+
+@needs_qemu
+def test_pipelined_streaming_keeps_results_exact_and_in_order(tmp_path: Path) -> None:
+    """Depth 2: the next window waits in the device's receive ring while it computes."""
+    fx = load_fixtures(FIXTURES / "recordings")
+    run = run_device(QemuTarget("eartag", "w8a16"), fx, FIXTURES / "models", tmp_path / "j.jsonl", limit=40,
+                     log=lambda m: None, depth=2)
+    assert run.versus_reference.n_exact == 40  # type: ignore[union-attr]
+    assert run.link == {"retries": 0, "bad_frames": 0}
