@@ -83,16 +83,24 @@ class DeviceReset:
 
 def open_transport(url: str, timeout: float = 0.05, connect_timeout: float = 10.0) -> serial.SerialBase:
     """Open a pyserial URL (``socket://host:port`` for emulators, ``/dev/tty*`` for boards), with
-    TCP_NODELAY on sockets. Retries the connection until ``connect_timeout``."""
+    TCP_NODELAY on sockets. Retries the connection until ``connect_timeout``.
+
+    pyserial's open() discards whatever the peer has already sent (reset_input_buffer); an emulator
+    started by our connection may already have sent its boot log by then, so that flush is skipped
+    here: no byte the device sends is lost to opening the port."""
     deadline = time.monotonic() + connect_timeout
     while True:
+        ser = serial.serial_for_url(url, do_not_open=True, timeout=timeout, write_timeout=5.0, baudrate=115200)
+        ser.reset_input_buffer = lambda: None  # type: ignore[method-assign]
         try:
-            ser = serial.serial_for_url(url, timeout=timeout, write_timeout=5.0, baudrate=115200)
+            ser.open()
             break
         except serial.SerialException as exc:
             if time.monotonic() > deadline:
                 raise ConnectionError(f"cannot open {url}: {exc}") from exc
             time.sleep(0.05)
+        finally:
+            del ser.reset_input_buffer
     sock = getattr(ser, "_socket", None)
     if isinstance(sock, socket.socket):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
