@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -281,3 +282,17 @@ def test_c_protocol_tests_pass_under_asan(cproto: CProto) -> None:
                        env=env, capture_output=True, text=True, cwd=Path(__file__).parent.parent)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert " passed" in r.stdout and (FW / "build" / "host" / "libproto_host_asan.so").exists()
+
+
+@pytest.mark.skipif(shutil.which("clang") is None, reason="clang not installed (scripts/bootstrap.sh installs it)")
+def test_fuzz_target_builds_and_survives_a_short_run(tmp_path: Path) -> None:
+    """Smoke run of the libFuzzer target (ASan + UBSan); the long run is in the README."""
+    r = subprocess.run(["make", "-s", "-C", str(FW), "fuzz"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for f in DEFAULT_DIR.glob("*.bin"):
+        (corpus / f.name).write_bytes(f.read_bytes())
+    r = subprocess.run([str(FW / "build" / "fuzz" / "fuzz_proto"), "-runs=20000", "-max_len=4096", "-seed=1",
+                        str(corpus)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "Done 20000 runs" in r.stderr, r.stderr[-3000:]
