@@ -51,6 +51,9 @@ class DeviceRun:
     ram_bytes: int | None = None
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     cycles: list[int] = field(default_factory=list)
+    """raw time-base readings per window"""
+    device_ms: list[float] = field(default_factory=list)
+    """per window, at the real board clock"""
     device_classes: list[int] = field(default_factory=list)
 
     @property
@@ -152,7 +155,8 @@ def run_device(
         energy_uj_mean=energy.joules * 1e6, energy_basis=energy.basis, journal=str(journal),
         resets=[str(r) for r in client.stats.resets],
         link={"retries": client.stats.retries, "bad_frames": client.stats.bad_frames},
-        cycles=[int(c) for c in cycles], device_classes=[int(c) for c in dev_cls],
+        cycles=[int(c) for c in cycles], device_ms=[float(v) / 1e3 for v in dev_us],
+        device_classes=[int(c) for c in dev_cls],
     )
     elf = getattr(target, "elf", None)
     if isinstance(elf, Path):

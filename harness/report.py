@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.boards import BOARDS
 from harness.data.recordings import CLASS_NAMES
 from harness.evaluate import DeviceRun
 from harness.metrics import BitExact
@@ -65,8 +66,8 @@ def _plots(r: DeviceRun, out: Path) -> tuple[str, str]:
     fig.savefig(out / cm_png, metadata={"Software": None})
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(4.5, 3), dpi=100)
-    ax.hist(np.array(r.cycles), bins=30, color="tab:orange")
-    ax.set_xlabel(r.time_unit.split(" (")[0] + " per inference (raw time-base ticks)")
+    ax.hist(np.array(r.device_ms), bins=30, color="tab:orange")
+    ax.set_xlabel(f"device time per inference at {BOARDS[r.board].clock_hz / 1e6:g} MHz (ms)")
     ax.set_ylabel("windows")
     ax.set_title(f"{r.board} {r.variant}: p50 {r.device_us.p50 / 1e3:.2f} ms")
     fig.tight_layout()
