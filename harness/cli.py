@@ -33,7 +33,7 @@ def _cmd_bench_kd(args: argparse.Namespace) -> int:
     from harness.training.bench import BenchConfig, run_kd_bench
 
     cfg = BenchConfig.quick() if args.quick else BenchConfig()
-    cfg = replace(cfg, kd_alpha=args.alpha, temperature=args.temperature)
+    cfg = replace(cfg, kd_alpha=args.alpha, temperature=args.temperature, kd_consistent=args.consistent)
     if args.seeds:
         cfg = replace(cfg, seeds=tuple(range(args.seeds)))
     out = None if args.quick and not args.out else Path(args.out or FIXTURES / "models" / "kd_bench.json")
@@ -46,7 +46,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from harness.training.bench import BenchConfig, train_default
 
-    cfg = replace(BenchConfig(), kd_alpha=args.alpha, temperature=args.temperature)
+    cfg = replace(BenchConfig(), kd_alpha=args.alpha, temperature=args.temperature, kd_consistent=args.consistent)
     train_default(Path(args.data), Path(args.out), hidden=args.hidden, cfg=cfg)
     return 0
 
@@ -181,6 +181,7 @@ def _build_parser() -> argparse.ArgumentParser:
     kd.add_argument("--out", default=None, help="JSON output (default fixtures/models/kd_bench.json)")
     kd.add_argument("--alpha", type=float, default=BENCH_DEFAULTS["kd_alpha"], help="hard-label weight in KD")
     kd.add_argument("--temperature", type=float, default=BENCH_DEFAULTS["temperature"], help="KD temperature")
+    kd.add_argument("--consistent", action="store_true", help="teacher labels each augmented batch (online KD)")
     kd.set_defaults(func=_cmd_bench_kd)
 
     bq = bench.add_parser("quant", help="float vs quantized variants on the held-out fixture windows")
@@ -239,6 +240,7 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--hidden", type=int, default=32, choices=(16, 32, 64))
     tr.add_argument("--alpha", type=float, default=BENCH_DEFAULTS["kd_alpha"], help="hard-label weight in KD")
     tr.add_argument("--temperature", type=float, default=BENCH_DEFAULTS["temperature"], help="KD temperature")
+    tr.add_argument("--consistent", action="store_true", help="teacher labels each augmented batch (online KD)")
     tr.set_defaults(func=_cmd_train)
     return p
 

@@ -38,6 +38,9 @@ class BenchConfig:
     """0: pure soft labels; in (0, 1): mix with the hard labels (default; keep in step with
     harness.cli.BENCH_DEFAULTS)."""
     temperature: float = 2.0
+    kd_consistent: bool = False
+    """True: the teacher labels every augmented batch as the student sees it; False: soft labels
+    computed once on the unaugmented windows."""
 
     @classmethod
     def quick(cls) -> BenchConfig:
@@ -112,6 +115,7 @@ def run_kd_bench(data_root: Path, cfg: BenchConfig, out_json: Path | None, log: 
         for seed in cfg.seeds:
             row: dict[str, object] = {"fold": fi, "test_cows": test_cows, "val_cow": val, "seed": seed,
                                       "n_test": int(mte.sum()), "models": {}}
+            torch.manual_seed(seed)  # the initial weights too: torch's default seed is random per process
             teacher = ResNetTeacher(DEFAULT_WINDOW)
             r = fit(teacher, xtr[mtr], ds.train.y[mtr], xte[mval], ds.test.y[mval], replace(cfg.teacher, seed=seed))
             soft = predict_logits(teacher, xtr[mtr])
@@ -123,8 +127,10 @@ def run_kd_bench(data_root: Path, cfg: BenchConfig, out_json: Path | None, log: 
                     fc = replace(cfg.student, seed=seed)
                     if mode == "kd":
                         fc = replace(fc, alpha=cfg.kd_alpha, temperature=cfg.temperature)
+                    kd = mode == "kd"
                     r = fit(st, xtr[mtr], ds.train.y[mtr], xte[mval], ds.test.y[mval], fc,
-                            soft_logits=soft if mode == "kd" else None)
+                            soft_logits=soft if kd and not cfg.kd_consistent else None,
+                            teacher=teacher if kd and cfg.kd_consistent else None)
                     trained.append((f"gru-{h} {mode}", st, r))
             models: dict[str, object] = {}
             for name, model, res in trained:
@@ -203,12 +209,15 @@ def train_default(data_root: Path, out_dir: Path, hidden: int = 32, log: Log = p
     mtr = np.isin(ds.train.cow, fit_cows)
     mval = ds.test.cow == val
     mho = np.isin(ds.test.cow, FIXTURE_COWS)
+    torch.manual_seed(cfg.teacher.seed)
     teacher = ResNetTeacher(DEFAULT_WINDOW)
     rt = fit(teacher, xtr[mtr], ds.train.y[mtr], xte[mval], ds.test.y[mval], cfg.teacher)
     soft = predict_logits(teacher, xtr[mtr])
+    torch.manual_seed(cfg.student.seed)
     student = GruStudent(DEFAULT_WINDOW, hidden)
     fc = replace(cfg.student, alpha=cfg.kd_alpha, temperature=cfg.temperature)
-    rs = fit(student, xtr[mtr], ds.train.y[mtr], xte[mval], ds.test.y[mval], fc, soft_logits=soft)
+    rs = fit(student, xtr[mtr], ds.train.y[mtr], xte[mval], ds.test.y[mval], fc,
+             soft_logits=None if cfg.kd_consistent else soft, teacher=teacher if cfg.kd_consistent else None)
     out: dict[str, object] = {}
     for name, model, res, fcfg in (("teacher", teacher, rt, cfg.teacher), ("student", student, rs, fc)):
         s = score(ds.test.y[mho], predict_logits(model, xte[mho]).argmax(1), N_CLASSES)

@@ -82,16 +82,21 @@ def fit(
     y_val: np.ndarray,
     cfg: FitConfig,
     soft_logits: np.ndarray | None = None,
+    teacher: nn.Module | None = None,
 ) -> FitResult:
     """Train ``model`` in place; restores the weights of the epoch with the best validation MCC.
 
     Args:
         x, y: calibrated training counts int16[N, T, 3] and labels.
         x_val, y_val: windows of the validation cow(s), never of a test cow.
-        soft_logits: teacher logits float[N, 4] for KD; needed when cfg.alpha < 1.
+        soft_logits: teacher logits float[N, 4] for KD, computed once on the unaugmented windows.
+        teacher: alternatively the teacher itself, run on every augmented batch, so teacher and
+            student always see the same view ("consistent" distillation).
     """
-    if cfg.alpha < 1.0 and soft_logits is None:
-        raise ValueError("alpha < 1 needs teacher logits for the soft-label loss")
+    if cfg.alpha < 1.0 and soft_logits is None and teacher is None:
+        raise ValueError("alpha < 1 needs teacher logits (or the teacher) for the soft-label loss")
+    if teacher is not None:
+        teacher.eval()
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     norm = model.norm  # type: ignore[attr-defined]
@@ -115,11 +120,15 @@ def fit(
             xb = _augment(xt[bi], cfg, gen)
             logits = model(xb)
             loss = cfg.alpha * F.cross_entropy(logits, yt[bi]) if cfg.alpha > 0 else logits.new_zeros(())
-            if st is not None and cfg.alpha < 1.0:
+            if (st is not None or teacher is not None) and cfg.alpha < 1.0:
                 t = cfg.temperature
-                kd = F.kl_div(
-                    F.log_softmax(logits / t, dim=1), F.softmax(st[bi] / t, dim=1), reduction="batchmean"
-                )
+                if teacher is not None:
+                    with torch.no_grad():
+                        target = teacher(xb)
+                else:
+                    assert st is not None
+                    target = st[bi]
+                kd = F.kl_div(F.log_softmax(logits / t, dim=1), F.softmax(target / t, dim=1), reduction="batchmean")
                 loss = loss + (1 - cfg.alpha) * t * t * kd
             opt.zero_grad()
             loss.backward()
