@@ -163,6 +163,17 @@ def _cmd_bench_fw(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_and_fixtures(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", default=str(FIXTURES / "models"), help="trained and quantized models")
+    p.add_argument("--fixtures", default=str(FIXTURES / "recordings"), help="fixture windows")
+
+
+def _kd_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--alpha", type=float, default=BENCH_DEFAULTS["kd_alpha"], help="hard-label weight in KD")
+    p.add_argument("--temperature", type=float, default=BENCH_DEFAULTS["temperature"], help="KD temperature")
+    p.add_argument("--consistent", action="store_true", help="teacher labels each augmented batch (online KD)")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hil", description="Cattle-collar classifier HIL harness")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -179,22 +190,18 @@ def _build_parser() -> argparse.ArgumentParser:
     kd.add_argument("--quick", action="store_true", help="one fold, few epochs: a smoke test")
     kd.add_argument("--seeds", type=int, default=0, help="number of seeds (default 1)")
     kd.add_argument("--out", default=None, help="JSON output (default fixtures/models/kd_bench.json)")
-    kd.add_argument("--alpha", type=float, default=BENCH_DEFAULTS["kd_alpha"], help="hard-label weight in KD")
-    kd.add_argument("--temperature", type=float, default=BENCH_DEFAULTS["temperature"], help="KD temperature")
-    kd.add_argument("--consistent", action="store_true", help="teacher labels each augmented batch (online KD)")
+    _kd_args(kd)
     kd.set_defaults(func=_cmd_bench_kd)
 
     bq = bench.add_parser("quant", help="float vs quantized variants on the held-out fixture windows")
-    bq.add_argument("--models", default=str(FIXTURES / "models"))
-    bq.add_argument("--fixtures", default=str(FIXTURES / "recordings"))
+    _models_and_fixtures(bq)
     bq.add_argument("--out", default=str(FIXTURES / "models" / "quant_bench.json"))
     bq.set_defaults(func=_cmd_bench_quant)
 
     bf = bench.add_parser("fw", help="flash, RAM and emulated instructions per inference, board x variant")
     bf.add_argument("--board", action="append", choices=("collar", "eartag"))
     bf.add_argument("--repeat", type=int, default=1, help="run N times and fail unless the counts are identical")
-    bf.add_argument("--models", default=str(FIXTURES / "models"))
-    bf.add_argument("--fixtures", default=str(FIXTURES / "recordings"))
+    _models_and_fixtures(bf)
     bf.set_defaults(func=_cmd_bench_fw)
 
     qz = sub.add_parser("quantize", help="calibrate and quantize the default student (every variant)")
@@ -222,25 +229,21 @@ def _build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--depth", type=int, default=None,
                     help="requests in flight (default: 1 on QEMU for exact instruction counts, else 2)")
     rn.add_argument("--report", default=str(REPO / "reports" / "latest"))
-    rn.add_argument("--fixtures", default=str(FIXTURES / "recordings"))
-    rn.add_argument("--models", default=str(FIXTURES / "models"))
+    _models_and_fixtures(rn)
     rn.add_argument("--quiet", action="store_true", help="no progress bars")
     rn.set_defaults(func=_cmd_run)
 
     gn = sub.add_parser("gen", help="regenerate generated files").add_subparsers(dest="sub", required=True)
     gn.add_parser("all", help="board files, protocol header, golden frames").set_defaults(func=_cmd_gen)
     gv = gn.add_parser("vectors", help="C kernel test vectors from the integer reference")
-    gv.add_argument("--models", default=str(FIXTURES / "models"))
-    gv.add_argument("--fixtures", default=str(FIXTURES / "recordings"))
+    _models_and_fixtures(gv)
     gv.set_defaults(func=_cmd_gen_vectors)
 
     tr = sub.add_parser("train", help="train the default teacher and KD student into fixtures/models")
     tr.add_argument("--data", default=str(DEFAULT_DATA))
     tr.add_argument("--out", default=str(FIXTURES / "models"))
     tr.add_argument("--hidden", type=int, default=32, choices=(16, 32, 64))
-    tr.add_argument("--alpha", type=float, default=BENCH_DEFAULTS["kd_alpha"], help="hard-label weight in KD")
-    tr.add_argument("--temperature", type=float, default=BENCH_DEFAULTS["temperature"], help="KD temperature")
-    tr.add_argument("--consistent", action="store_true", help="teacher labels each augmented batch (online KD)")
+    _kd_args(tr)
     tr.set_defaults(func=_cmd_train)
     return p
 
