@@ -216,3 +216,21 @@ def test_pipelined_streaming_keeps_results_exact_and_in_order(tmp_path: Path) ->
                      log=lambda m: None, depth=2)
     assert run.versus_reference.n_exact == 40  # type: ignore[union-attr]
     assert run.link == {"retries": 0, "bad_frames": 0}
+
+
+@needs_qemu
+@pytest.mark.parametrize("board", ["collar", "eartag"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_kernels_and_model_match_the_reference_on_the_target_core(board: str, variant: str) -> None:
+    """The host test suite, built for the board's core and run under QEMU with semihosting: on the
+    Cortex-M4 the DSP path of the kernels (SMLALD, SXTB16), on the Cortex-M3 the pure C path."""
+    elf = f"build/target-tests/{board}/test_nn_{variant}.elf"
+    _make(elf)
+    q = BOARDS[board].qemu
+    r = subprocess.run(["qemu-system-arm", "-M", q.machine, "-cpu", q.cpu, "-nographic", "-monitor", "none",
+                        "-nodefaults", "-semihosting-config", "enable=on,target=native", "-kernel", elf],
+                       capture_output=True, text=True, cwd=FW, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    n = len(load_fixtures(FIXTURES / "recordings").windows.x)
+    want = "model float32 (1e-3)" if variant == "float32" else f"model {variant} (bit-exact)"
+    assert f"{want:<22} {n:6d} vectors ok" in r.stdout and "0 failed suite(s)" in r.stdout, r.stdout
