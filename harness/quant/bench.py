@@ -87,7 +87,7 @@ def run_quant_bench(models_dir: Path, fixtures_dir: Path, out_json: Path | None,
                      f"{r['agreement']:>8.2%}{r['logit_err_mean']:>14.5f}{r['logit_err_max']:>8.4f}"
                      f"{r['weight_bytes']:>10}{r['act_ram_bytes']:>10}")
     log("\n".join(lines))
-    result = {"fixture_sha256": fx.sha256, "rows": rows}
+    result: dict[str, object] = {"fixture_sha256": fx.sha256, "rows": rows}
     if out_json is not None:
         out_json.write_text(json.dumps(result, indent=1) + "\n")
     return result

@@ -37,8 +37,8 @@ def qemu_command(board: str, elf: Path, port: int) -> list[str]:
             "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on"]
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
+def _kill(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None and proc.poll() is None:
         proc.terminate()
         try:
             proc.wait(timeout=3)

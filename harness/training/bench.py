@@ -136,7 +136,7 @@ def run_kd_bench(data_root: Path, cfg: BenchConfig, out_json: Path | None, log: 
             for name, model, res in trained:
                 pred = predict_logits(model, xte[mte]).argmax(1)
                 s = score(y_te, pred, N_CLASSES)
-                models[name] = {**s.as_dict(), "fit": asdict(res)}  # type: ignore[arg-type]
+                models[name] = {**s.as_dict(), "fit": asdict(res)}  # type: ignore[call-overload]
                 oof[name][seed] = (oof[name].get(seed, ([], []))[0] + y_te.tolist(),
                                    oof[name].get(seed, ([], []))[1] + pred.tolist())
             row["models"] = models

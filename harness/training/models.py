@@ -18,6 +18,9 @@ N_CLASSES = 4
 class InputNorm(nn.Module):
     """y = (x - mean) * gain, per axis; x in counts."""
 
+    mean: torch.Tensor
+    gain: torch.Tensor
+
     def __init__(self, channels: int = 3) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(channels))
@@ -53,6 +56,7 @@ class ResNetTeacher(nn.Module):
     """ResNet for multivariate time series (Wang et al. 2017): 3 blocks of conv 8/5/3, 64-128-128."""
 
     kind = "resnet"
+    norm: InputNorm
 
     def __init__(self, window: int, channels: int = 3, filters: tuple[int, int, int] = (64, 128, 128)) -> None:
         super().__init__()
@@ -85,6 +89,7 @@ class GruStudent(nn.Module):
     """Per-sample input layer (3 -> H, ReLU), single-layer GRU (H), MLP head H -> H -> 4."""
 
     kind = "gru"
+    norm: InputNorm
 
     def __init__(self, window: int, hidden: int, channels: int = 3) -> None:
         super().__init__()

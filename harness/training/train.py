@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.metrics import score
-from harness.training.models import N_CLASSES, GruStudent, ResNetTeacher, count_params
+from harness.training.models import N_CLASSES, GruStudent, InputNorm, ResNetTeacher, count_params
 
 __all__ = [
     "FitConfig",
@@ -99,7 +99,9 @@ def fit(
         teacher.eval()
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    norm = model.norm  # type: ignore[attr-defined]
+    norm = model.norm
+    if not isinstance(norm, InputNorm):
+        raise TypeError(f"{type(model).__name__} has no InputNorm: cannot fit its normalisation")
     norm.fit(torch.from_numpy(x.astype(np.float32)))
     xt = torch.from_numpy(x.astype(np.float32))
     yt = torch.from_numpy(y.astype(np.int64))
