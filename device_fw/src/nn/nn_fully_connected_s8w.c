@@ -1,6 +1,7 @@
 #include <string.h>
 
 #include "nn.h"
+#include "nn_requant_inline.h"
 #if defined(__ARM_FEATURE_SIMD32) && !defined(NN_PURE_C)
 #include <arm_acle.h>
 #endif
@@ -46,6 +47,6 @@ void nn_fully_connected_s8w(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, i
         for (uint32_t r = n_in & 3u; r != 0u; r--) {
             acc_q += (int32_t)*wp++ * *xp++;
         }
-        y[o] = (int16_t)nn_requant(acc_q, fc->shift, out_bits);
+        y[o] = (int16_t)nn_requant_inline(acc_q, fc->shift, out_bits);
     }
 }

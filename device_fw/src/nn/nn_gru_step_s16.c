@@ -1,4 +1,5 @@
 #include "nn.h"
+#include "nn_requant_inline.h"
 
 /* One GRU step, torch semantics: r = sig(Wir a + bir + Whr h + bhr), z likewise,
  * n = tanh(Win a + bin + r * (Whn h + bhn)), h' = (1 - z) n + z h = n + z (h - n).
@@ -19,11 +20,11 @@ void nn_gru_step_s16(const nn_gru_model_q_t *m, const int16_t *a, int16_t *h, in
     for (uint16_t j = 0; j < H; j++) {
         const int32_t gate_r_q15 = nn_sigmoid_s16(nn_sat16((int32_t)ri[j] + rh[j]), m->f_pre_r);
         const int32_t gate_z_q15 = nn_sigmoid_s16(nn_sat16((int32_t)zi[j] + zh[j]), m->f_pre_z);
-        const int32_t rnh = nn_requant((int64_t)gate_r_q15 * nh[j], rn_shift, 16);
+        const int32_t rnh = nn_requant_inline((int64_t)gate_r_q15 * nh[j], rn_shift, 16);
         const int32_t cand_q15 = nn_tanh_s16(nn_sat16((int32_t)ni[j] + rnh), m->f_pre_n);
         const int64_t h_q15 = (int64_t)h[j] * ((int64_t)1 << up);
         const int64_t mix_q30 = ((int64_t)(1 << NN_GATE_FRAC) - gate_z_q15) * cand_q15 + gate_z_q15 * h_q15;
-        const int32_t hnew_q15 = nn_requant(mix_q30, NN_GATE_FRAC, 32);
-        h[j] = (int16_t)nn_requant(hnew_q15, up, m->abits);
+        const int32_t hnew_q15 = nn_requant_inline(mix_q30, NN_GATE_FRAC, 32);
+        h[j] = (int16_t)nn_requant_inline(hnew_q15, up, m->abits);
     }
 }

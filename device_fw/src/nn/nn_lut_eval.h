@@ -2,10 +2,11 @@
 #ifndef NN_LUT_EVAL_H
 #define NN_LUT_EVAL_H
 #include "nn.h"
+#include "nn_requant_inline.h"
 
 /* x (frac_in) -> Q12, clamp to [-range, range), table step 2^-k_step... see intref._lut_eval. */
 static inline int16_t nn_lut_eval(int16_t x, int frac_in, const int16_t *lut, int32_t range, int step_shift) {
-    const int32_t x12 = nn_requant(x, frac_in - NN_LUT_IN_FRAC, 32);
+    const int32_t x12 = nn_requant_inline(x, frac_in - NN_LUT_IN_FRAC, 32);
     const int32_t lo = -(range << NN_LUT_IN_FRAC);
     const int32_t hi = (range << NN_LUT_IN_FRAC) - 1;
     if (x12 > hi) {

@@ -1,22 +1,5 @@
 #include "nn.h"
+#include "nn_requant_inline.h"
 
-/* Shift right by shift > 0 rounding half up (arithmetic shift), or left by -shift (saturating
- * first so the shift cannot overflow), then saturate to a signed `bits`-wide integer.
- * bit-exact with harness.quant.intref.nn_requant. bits in [2, 32], shift in [-30, 62]. */
-int32_t nn_requant(int64_t acc, int shift, int bits) {
-    int64_t v;
-    if (shift > 0) {
-        v = (acc + ((int64_t)1 << (shift - 1))) >> shift;
-    } else {
-        const int64_t lim = (int64_t)1 << (62 + shift);
-        if (acc < -lim) {
-            acc = -lim;
-        } else if (acc > lim - 1) {
-            acc = lim - 1;
-        }
-        v = acc * ((int64_t)1 << -shift);
-    }
-    const int64_t hi = ((int64_t)1 << (bits - 1)) - 1;
-    const int64_t lo = -hi - 1;
-    return (int32_t)(v > hi ? hi : v < lo ? lo : v);
-}
+/* See nn_requant_inline.h. bit-exact with harness.quant.intref.nn_requant. */
+int32_t nn_requant(int64_t acc, int shift, int bits) { return nn_requant_inline(acc, shift, bits); }
