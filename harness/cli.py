@@ -36,6 +36,8 @@ def _cmd_bench_kd(args: argparse.Namespace) -> int:
     cfg = replace(cfg, kd_alpha=args.alpha, temperature=args.temperature, kd_consistent=args.consistent)
     if args.seeds:
         cfg = replace(cfg, seeds=tuple(range(args.seeds)))
+    if args.hidden:
+        cfg = replace(cfg, hidden=tuple(args.hidden))
     out = None if args.quick and not args.out else Path(args.out or FIXTURES / "models" / "kd_bench.json")
     run_kd_bench(Path(args.data), cfg, out)
     return 0
@@ -189,6 +191,7 @@ def _build_parser() -> argparse.ArgumentParser:
     kd.add_argument("--data", default=str(DEFAULT_DATA))
     kd.add_argument("--quick", action="store_true", help="one fold, few epochs: a smoke test")
     kd.add_argument("--seeds", type=int, default=0, help="number of seeds (default 1)")
+    kd.add_argument("--hidden", type=int, action="append", choices=(16, 32, 64), help="student sizes (default all)")
     kd.add_argument("--out", default=None, help="JSON output (default fixtures/models/kd_bench.json)")
     _kd_args(kd)
     kd.set_defaults(func=_cmd_bench_kd)
