@@ -75,18 +75,6 @@ def _cmd_bench_quant(args: argparse.Namespace) -> int:
     return 0
 
 
-def _make_target(kind: str, board: str, variant: str, args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from harness.targets import BoardTarget, HardwareMap, QemuTarget, RenodeTarget
-
-    image = Path(args.image) if getattr(args, "image", None) else None
-    if kind == "qemu":
-        return QemuTarget(board, variant, elf=image)
-    if kind == "renode":
-        return RenodeTarget(board, variant, elf=image)
-    entry = HardwareMap.load(Path(args.hardware_map)).for_board(board) if args.hardware_map else None
-    return BoardTarget(board, variant, entry=entry, port=args.port, probe=args.probe)
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     import json
     import time
@@ -96,7 +84,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from harness.data.fixtures import load_fixtures
     from harness.evaluate import check_acceptance, load_thresholds, run_device
     from harness.report import summary_table, write_report
-    from harness.targets import TargetUnavailable
+    from harness.targets import TargetUnavailable, make_target
 
     fixtures = load_fixtures(Path(args.fixtures))
     thresholds = load_thresholds()
@@ -106,7 +94,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     runs = []
     for board in boards:
         for variant in variants:
-            target = _make_target(args.target, board, variant, args)
             journal = report_dir / "journals" / f"{args.target}_{board}_{variant}.jsonl"
 
             def progress(it, total, label=f"{board}/{variant}"):  # type: ignore[no-untyped-def]
@@ -114,6 +101,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
             t0 = time.monotonic()
             try:
+                target = make_target(args.target, board, variant, image=Path(args.image) if args.image else None,
+                                     port=args.port, probe=args.probe,
+                                     hardware_map=Path(args.hardware_map) if args.hardware_map else None)
                 run = run_device(target, fixtures, Path(args.models), journal, resume=args.resume, limit=args.limit,
                                  progress=progress, log=lambda m: None, depth=args.depth)
             except TargetUnavailable as exc:

@@ -113,6 +113,9 @@ def run_fw_bench(fx: FixtureSet, models_dir: Path, boards: list[str], repeat: in
     paper_model = GruStudent(PAPER_WINDOW, PAPER_HIDDEN)
     workloads = {"default": (x[idx], default.macs(), ""), "paper": (paper_windows(fx, WORKLOAD_WINDOWS),
                                                                     paper_model.macs(), "paper_")}
+    default_images = [str(firmware_image(f"{b}-qemu", v).relative_to(FW_DIR))
+                      for b in boards for v in ("float32", *VARIANTS)]
+    subprocess.run(["make", "-s", "-j2", "-C", str(FW_DIR), *default_images], check=True)
     runs: list[list[BenchRow]] = []
     for rep in range(repeat):
         rows = []
@@ -120,8 +123,6 @@ def run_fw_bench(fx: FixtureSet, models_dir: Path, boards: list[str], repeat: in
             for wl, (wins, macs, prefix) in workloads.items():
                 for v in ("float32", *VARIANTS):
                     elf = firmware_image(f"{board}-qemu", f"{prefix}{v}")
-                    if wl == "default":
-                        subprocess.run(["make", "-s", "-C", str(FW_DIR), str(elf.relative_to(FW_DIR))], check=True)
                     instr, stack, scores = _measure(board, v, elf, wins)
                     if v != "float32":  # a benchmark image must still compute the right thing
                         m = load_quant((models_dir if wl == "default" else paper_dir) / f"student_{v}")
@@ -132,15 +133,12 @@ def run_fw_bench(fx: FixtureSet, models_dir: Path, boards: list[str], repeat: in
                     rows.append(BenchRow(board, v, wl, sizes[0], sizes[1], stack, instr, macs))
         runs.append(rows)
         log(f"run {rep + 1}/{repeat} done")
-    return runs[-1] if all(r == runs[0] for r in runs) else _report_nondeterminism(runs)
-
-
-def _report_nondeterminism(runs: list[list[BenchRow]]) -> list[BenchRow]:
-    for a, b in zip(runs[0], runs[-1], strict=True):
-        if a.instructions != b.instructions:
-            raise RuntimeError(f"{a.board}/{a.variant}/{a.workload}: instruction counts differ between runs: "
-                               f"{a.instructions} vs {b.instructions}")
-    return runs[-1]
+    for rows in runs[1:]:
+        for a, b in zip(runs[0], rows, strict=True):
+            if a.instructions != b.instructions:
+                raise RuntimeError(f"{a.board}/{a.variant}/{a.workload}: instruction counts differ between runs: "
+                                   f"{a.instructions} vs {b.instructions}")
+    return runs[0]
 
 
 def format_bench(rows: list[BenchRow], repeat: int) -> str:

@@ -97,17 +97,10 @@ def hil_recordings(hil_config: HilConfig) -> FixtureSet:
 
 def make_target(cfg: HilConfig, board: str, variant: str) -> Target:
     """The target for one case; raises TargetUnavailable when it cannot run here."""
-    from harness.targets import BoardTarget, HardwareMap, QemuTarget, RenodeTarget
+    from harness.targets import make_target as _make
 
-    image = Path(cfg.image) if cfg.image else None
-    if cfg.target == "qemu":
-        return QemuTarget(board, variant, elf=image)
-    if cfg.target == "renode":
-        return RenodeTarget(board, variant, elf=image)
-    if not (cfg.port or cfg.probe or cfg.hardware_map):
-        raise TargetUnavailable("no board configured: give --hil-port and --hil-probe, or --hil-hardware-map")
-    entry = HardwareMap.load(Path(cfg.hardware_map)).for_board(board) if cfg.hardware_map else None
-    return BoardTarget(board, variant, entry=entry, port=cfg.port, probe=cfg.probe)
+    return _make(cfg.target, board, variant, image=Path(cfg.image) if cfg.image else None, port=cfg.port,
+                 probe=cfg.probe, hardware_map=Path(cfg.hardware_map) if cfg.hardware_map else None)
 
 
 class _Runs:
