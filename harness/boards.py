@@ -46,7 +46,6 @@ class Board:
     supply_v: float
     power_source: str
     memory_note: str
-    renode_platform: str
 
     def energy_per_cycle_j(self) -> float:
         """Estimate: run current times supply voltage per core cycle."""
@@ -71,7 +70,6 @@ BOARDS: dict[str, Board] = {
         power_source="CC2650 datasheet SWRS158B §5.5: active-mode MCU 61 uA/MHz (48 MHz: 2.93 mA), 3.0 V",
         memory_note="28 KB of RAM = 20 KB system SRAM + 8 KB cache/GPRAM; the budget is the contiguous 20 KB "
         "SRAM (GPRAM stays with the cache and the radio stack)",
-        renode_platform="collar_cc2650.repl",
     ),
     "eartag": Board(
         name="eartag",
@@ -90,7 +88,6 @@ BOARDS: dict[str, Board] = {
         power_source="nRF52840 product specification v1.7 §5.2.1: CPU running CoreMark from flash, "
         "64 MHz, DC/DC at 3 V: 3.3 mA",
         memory_note="1 MB flash, 256 KB RAM",
-        renode_platform="eartag_nrf52840.repl",
     ),
 }
 

@@ -6,12 +6,21 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.linkfaults import DIRECTIONS, FAULT_KINDS, LinkFaults
+
+if TYPE_CHECKING:
+    from harness.data.fixtures import FixtureSet
+    from harness.evaluate import DeviceRun
+    from harness.thresholds import Thresholds
 
 __all__ = ["main"]
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "db-cow-walking"
 FIXTURES = REPO / "fixtures"
+ACCEPTANCE_FILE = Path(__file__).with_name("acceptance.json")
 BENCH_DEFAULTS = {"kd_alpha": 0.5, "temperature": 2.0}
 """KD defaults (see fixtures/models/kd_bench.json for how they were chosen)."""
 
@@ -75,51 +84,99 @@ def _cmd_bench_quant(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    import json
+def _run_cases(args: argparse.Namespace, fixtures: FixtureSet, thresholds: dict[tuple[str, str], Thresholds],
+               report_dir: Path, link_faults: LinkFaults | None = None) -> tuple[list[DeviceRun], int]:
+    """Every board x variant case of ``hil run``; a case that fails does not stop the others.
+    Returns the runs and 3 when a target was not configured at all (else 0)."""
     import time
 
     from tqdm import tqdm
 
-    from harness.data.fixtures import load_fixtures
-    from harness.evaluate import check_acceptance, load_thresholds, run_device
-    from harness.report import summary_table, write_report
+    from harness.evaluate import check_acceptance, failed_run, run_device
     from harness.targets import TargetUnavailable, make_target
 
-    fixtures = load_fixtures(Path(args.fixtures))
-    thresholds = load_thresholds()
-    report_dir = Path(args.report)
-    boards = args.board or ["collar", "eartag"]
-    variants = args.variant or ["float32", "w8a16"]
-    runs = []
-    for board in boards:
-        for variant in variants:
+    runs: list[DeviceRun] = []
+    status = 0
+    n = len(fixtures.windows) if args.limit is None else min(args.limit, len(fixtures.windows))
+    for board in args.board or ["collar", "eartag"]:
+        for variant in args.variant or ["float32", "w8a16"]:
             journal = report_dir / "journals" / f"{args.target}_{board}_{variant}.jsonl"
 
             def progress(it, total, label=f"{board}/{variant}"):  # type: ignore[no-untyped-def]
                 return tqdm(it, total=total, desc=label, unit="win", leave=False, disable=args.quiet)
 
             t0 = time.monotonic()
+            t = thresholds.get((board, variant))
             try:
                 target = make_target(args.target, board, variant, image=Path(args.image) if args.image else None,
-                                     port=args.port, probe=args.probe,
+                                     port=args.port, probe=args.probe, no_flash=args.no_flash,
                                      hardware_map=Path(args.hardware_map) if args.hardware_map else None)
                 run = run_device(target, fixtures, Path(args.models), journal, resume=args.resume, limit=args.limit,
-                                 progress=progress, log=lambda m: None, depth=args.depth)
+                                 progress=progress, log=lambda m: None, depth=args.depth, link_faults=link_faults,
+                                 latency_budget_ms=t.max_latency_ms if t else None)
             except TargetUnavailable as exc:
                 print(f"hil: {args.target} target unavailable for {board}/{variant}: {exc}", file=sys.stderr)
-                return 3
+                run = failed_run(board, variant, args.target, n, f"target unavailable: {exc}")
+                status = 3
+            except (OSError, ValueError, RuntimeError, TimeoutError) as exc:
+                run = failed_run(board, variant, args.target, n, f"{type(exc).__name__}: {exc}")
             check_acceptance(run, thresholds)
             runs.append(run)
-            print(f"{board}/{variant}: {run.n} windows in {time.monotonic() - t0:.1f} s, "
+            print(f"{board}/{variant}: {run.n_verified}/{run.n} windows verified in {time.monotonic() - t0:.1f} s, "
                   f"{'PASS' if run.passed else 'FAIL'}", file=sys.stderr)
+    return runs, status
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import replace
+
+    from harness.data.fixtures import load_fixtures
+    from harness.report import summary_table, write_report
+    from harness.thresholds import load_thresholds
+
+    fixtures = load_fixtures(Path(args.fixtures))
+    thresholds = load_thresholds(Path(args.thresholds))
+    link_faults = LinkFaults.parse(args.link_faults, args.link_seed, args.link_direction) if args.link_faults else None
+    if args.poison_window is not None:
+        link_faults = replace(link_faults or LinkFaults({}, args.link_direction, args.link_seed),
+                              poison_window=args.poison_window)
+    report_dir = Path(args.report)
+    runs, status = _run_cases(args, fixtures, thresholds, report_dir, link_faults)
     print(summary_table(runs))
     models = json.loads((REPO / "device_fw" / "generated" / "models.json").read_text())
-    prov = {"target": args.target, "fixtures": f"{args.fixtures} (sha256 {fixtures.sha256[:16]})",
-            "models": {v: models.get(v, {}).get("model_hash") for v in variants}}
+    prov: dict[str, object] = {
+        "target": args.target, "fixtures": f"{args.fixtures} (sha256 {fixtures.sha256[:16]})",
+        "thresholds": args.thresholds,
+        "models": {v: models.get(v, {}).get("model_hash") for v in args.variant or ["float32", "w8a16"]}}
+    if link_faults is not None:
+        prov["link_faults"] = link_faults.describe()
     out = write_report(runs, report_dir, prov)
     print(f"report: {out / 'index.html'}")
+    if status:
+        return status
     return 0 if all(r.passed for r in runs) else 1
+
+
+def _cmd_bench_link(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.data.fixtures import load_fixtures
+    from harness.linkbench import format_link_bench, rows_as_json, run_link_bench
+
+    fx = load_fixtures(Path(args.fixtures))
+    if args.quick:
+        rows = run_link_bench(fx, Path(args.models), args.board, args.variant, limit=60, kinds=("all",),
+                              rates=(0.01,), seed=args.seed, log=lambda m: print(m, file=sys.stderr))
+    else:
+        rows = run_link_bench(fx, Path(args.models), args.board, args.variant, limit=args.limit, seed=args.seed,
+                              log=lambda m: print(m, file=sys.stderr))
+    print(format_link_bench(rows, args.board, args.variant))
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows_as_json(rows), indent=1) + "\n")
+        print(f"wrote {args.out}")
+    bad = [r for r in rows if r.silently_wrong or r.aborted]
+    return 1 if bad else 0
 
 
 def _cmd_gen(args: argparse.Namespace) -> int:
@@ -153,6 +210,16 @@ def _cmd_bench_fw(args: argparse.Namespace) -> int:
                         args.repeat, log=lambda m: print(m, file=sys.stderr))
     print(format_bench(rows, args.repeat))
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v} must be at least 1")
+    return v
 
 
 def _models_and_fixtures(p: argparse.ArgumentParser) -> None:
@@ -197,6 +264,17 @@ def _build_parser() -> argparse.ArgumentParser:
     _models_and_fixtures(bf)
     bf.set_defaults(func=_cmd_bench_fw)
 
+    bl = bench.add_parser("link", help="the verdict under seeded link faults: kind x rate against a clean run")
+    bl.add_argument("--quick", action="store_true", help="1 board x 1 variant x 60 windows at 1%% of every kind")
+    bl.add_argument("--board", default="eartag", choices=("collar", "eartag"), help="default %(default)s")
+    bl.add_argument("--variant", default="w8a16", choices=("w8a16", "w16a16", "w8a8", "float32"),
+                    help="default %(default)s")
+    bl.add_argument("--limit", type=_positive_int, default=None, help="only the first N windows (default all)")
+    bl.add_argument("--seed", type=int, default=1, help="fault seed (default %(default)s)")
+    bl.add_argument("--out", default=None, help="also write the rows as JSON here")
+    _models_and_fixtures(bl)
+    bl.set_defaults(func=_cmd_bench_link)
+
     qz = sub.add_parser("quantize", help="calibrate and quantize the default student (every variant)")
     qz.add_argument("--data", default=str(DEFAULT_DATA))
     qz.add_argument("--models", default=str(FIXTURES / "models"))
@@ -216,11 +294,24 @@ def _build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--port", default=None, help="serial port of an attached board")
     rn.add_argument("--probe", default=None, help="debug probe unique id of an attached board")
     rn.add_argument("--hardware-map", default=None, help="JSON file binding boards to probes and ports")
-    rn.add_argument("--image", default=None, help="run this ELF instead of building the image")
-    rn.add_argument("--limit", type=int, default=None, help="only the first N windows")
+    rn.add_argument("--image", default=None, help="run this ELF instead of building the image (checked first: an "
+                    "ARM ELF that fits the board's memory map and, where it names one, was built for this board)")
+    rn.add_argument("--no-flash", action="store_true",
+                    help="board target: test the firmware already on the board (port only, no probe needed)")
+    rn.add_argument("--thresholds", default=str(ACCEPTANCE_FILE), metavar="FILE",
+                    help="acceptance floors and budgets per board and variant (default: %(default)s)")
+    rn.add_argument("--limit", type=_positive_int, default=None, help="only the first N windows")
     rn.add_argument("--resume", action="store_true", help="continue the journals of an interrupted run")
-    rn.add_argument("--depth", type=int, default=None,
+    rn.add_argument("--depth", type=_positive_int, default=None,
                     help="requests in flight (default: 1 on QEMU for exact instruction counts, else 2)")
+    rn.add_argument("--link-faults", default=None, metavar="SPEC",
+                    help=f"inject seeded link faults: KIND:RATE[,...] per frame, KIND in {', '.join(FAULT_KINDS)} "
+                    "or all (e.g. all:1%%)")
+    rn.add_argument("--link-seed", type=int, default=0, help="seed of the injected link faults (default 0)")
+    rn.add_argument("--link-direction", default="both", choices=DIRECTIONS,
+                    help="where link faults are injected (default both)")
+    rn.add_argument("--poison-window", type=int, default=None, metavar="ID",
+                    help="damage every transmission of this window: it fails, is reported, and the run goes on")
     rn.add_argument("--report", default=str(REPO / "reports" / "latest"))
     _models_and_fixtures(rn)
     rn.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -246,11 +337,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (FileNotFoundError, ValueError, ConnectionError, TimeoutError, RuntimeError) as exc:
+    except (OSError, ValueError, TimeoutError, RuntimeError) as exc:
         print(f"hil: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("hil: interrupted", file=sys.stderr)
+        hint = "; continue with the same command plus --resume" if args.cmd == "run" else ""
+        print(f"hil: interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -1,5 +1,5 @@
-"""Request/reply over a pyserial transport: sequence numbers, timeouts, bounded retries of
-transport failures only, resync after garbage, reset detection.
+"""Request/reply over a pyserial transport: sequence numbers, immediate resends after link faults,
+timeouts, bounded retries, resync after garbage, end-to-end input check, reset detection.
 
 No wire formats here: frames come from the ``protocol`` package.
 """
@@ -32,17 +32,21 @@ from protocol import (
     Pong,
     Result,
     Stats,
-    crc16_ccitt,
+    crc32_input,
     encode_frame,
 )
 
 __all__ = [
+    "LINK_ERROR_CODES",
+    "CorruptedInput",
     "DeviceClient",
     "DeviceError",
     "DeviceReset",
     "DeviceTimeout",
+    "LinkStats",
     "ModelMismatch",
     "ProtocolMismatch",
+    "fault_text",
     "open_transport",
 ]
 
@@ -52,7 +56,15 @@ class DeviceError(RuntimeError):
 
 
 class DeviceTimeout(TimeoutError):
-    """No valid reply within the timeout, after every retry."""
+    """No valid reply within the per-request retry budget; ``reasons``: why each resend was made."""
+
+    def __init__(self, message: str, reasons: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.reasons = list(reasons or [])
+
+
+class CorruptedInput(DeviceError):
+    """The device received other samples than were sent (end-to-end CRC-32 mismatch)."""
 
 
 class ModelMismatch(RuntimeError):
@@ -65,7 +77,7 @@ class ProtocolMismatch(RuntimeError):
 
 @dataclass(frozen=True)
 class DeviceReset:
-    """The device rebooted between two hellos (boot counter changed), with its fault record."""
+    """The device rebooted (boot counter changed), with its fault record and where it was seen."""
 
     old_boot: int
     new_boot: int
@@ -74,11 +86,23 @@ class DeviceReset:
     hfsr: int
     pc: int
     lr: int
+    at_window: int | None = None
+    """index of the window after which the reset was detected (None: at a hello outside the run)"""
 
     def __str__(self) -> str:
-        fault = (f"HardFault: CFSR=0x{self.cfsr:08x} HFSR=0x{self.hfsr:08x} PC=0x{self.pc:08x} LR=0x{self.lr:08x}"
-                 if self.fault_flags else "no fault recorded")
-        return f"device reset (boot {self.old_boot} -> {self.new_boot}); {fault}"
+        where = f" detected at window {self.at_window}" if self.at_window is not None else ""
+        return f"device reset (boot {self.old_boot} -> {self.new_boot}){where}; {fault_text(self)}"
+
+
+def fault_text(r: DeviceReset | Info) -> str:
+    """The fault record of an Info or a DeviceReset, in words."""
+    if isinstance(r, Info):
+        flags, cfsr, hfsr, pc, lr = r.fault_flags, r.fault_cfsr, r.fault_hfsr, r.fault_pc, r.fault_lr
+    else:
+        flags, cfsr, hfsr, pc, lr = r.fault_flags, r.cfsr, r.hfsr, r.pc, r.lr
+    if not flags:
+        return "no fault recorded"
+    return f"HardFault: CFSR=0x{cfsr:08x} HFSR=0x{hfsr:08x} PC=0x{pc:08x} LR=0x{lr:08x}"
 
 
 def open_transport(url: str, timeout: float = 0.05, connect_timeout: float = 10.0) -> serial.SerialBase:
@@ -107,26 +131,61 @@ def open_transport(url: str, timeout: float = 0.05, connect_timeout: float = 10.
     return ser
 
 
+LINK_ERROR_CODES = frozenset({ErrorCode.CRC, ErrorCode.COBS, ErrorCode.LENGTH, ErrorCode.OVERRUN})
+"""Error codes that say the frame was damaged on the link: the request is resent at once."""
+UNTRUSTED_SEQ = 0xFFFF
+
+
 @dataclass
 class LinkStats:
+    """Link statistics of one client: every resend with its reason, bad and stale frames, resets."""
+
     retries: int = 0
     bad_frames: int = 0
+    stale_frames: int = 0
+    retry_reasons: dict[str, int] = field(default_factory=dict)
     logs: list[str] = field(default_factory=list)
     resets: list[DeviceReset] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"retries": self.retries, "bad_frames": self.bad_frames, "stale_frames": self.stale_frames,
+                "retry_reasons": dict(sorted(self.retry_reasons.items()))}
+
+
+@dataclass
+class _Pending:
+    """One request in flight."""
+
+    msg: Message
+    wire: bytes
+    expect: type
+    timeout: float
+    sent_at: float
+    reasons: list[str] = field(default_factory=list)
+    reply: Frame | None = None
+    blind_resend_at: float = -1e9
+    """when it was last resent on evidence that names no sequence number"""
 
 
 class DeviceClient:
     """One device behind one transport.
 
+    Every request gets a new sequence number. A request is resent with the *same* sequence
+    number (the device answers a repeat from its reply cache, so an inference never runs twice)
+    at once when the device reports a damaged frame (Error CRC/COBS/LENGTH/OVERRUN for it, or an
+    Error whose header could not be trusted), when a damaged frame arrives while it waits, and
+    after a timeout; at most ``retries`` resends per request. Only replies to sequence numbers
+    that were sent and are still outstanding are accepted; anything else is counted as stale.
+
     Args:
         ser: an open pyserial port.
         baudrate: the link's bit rate (sets the transfer part of every timeout).
         latency_budget_s: the longest the device may compute one reply.
-        retries: resends of the same request (same sequence number) after a timeout.
+        retries: resends of one request before it fails.
     """
 
     def __init__(self, ser: serial.SerialBase, where: str, baudrate: int = 115200, latency_budget_s: float = 5.0,
-                 retries: int = 2, on_log: Callable[[str], None] | None = None) -> None:
+                 retries: int = 8, on_log: Callable[[str], None] | None = None) -> None:
         self.ser = ser
         self.where = where
         self.baudrate = baudrate
@@ -137,8 +196,9 @@ class DeviceClient:
         self.info: Info | None = None
         self.stats = LinkStats()
         self.on_log = on_log
-        self._pending: list[Frame] = []
-        self._inflight: dict[int, tuple[int, bytes, Message]] = {}
+        self._out: dict[int, _Pending] = {}
+        self._inflight: dict[int, int] = {}
+        """window id -> sequence number of its Infer"""
 
     def close(self) -> None:
         self.ser.close()
@@ -148,41 +208,17 @@ class DeviceClient:
         """Transfer time both ways at 10 bits per byte, the latency budget and a fixed margin."""
         return (request_bytes + reply_bytes) * 10 / self.baudrate + self.latency_budget_s + 0.5
 
+    def _resend_gap(self, p: _Pending) -> float:
+        """How long after a resend made on evidence that names no sequence number (an untrusted
+        Error, a damaged reply) more such evidence is taken as coming from the same damage."""
+        return len(p.wire) * 10 / self.baudrate + 0.05
+
     # ---- framing
     def _next_seq(self) -> int:
         self.seq = (self.seq + 1) & 0xFFFF
+        if self.seq == UNTRUSTED_SEQ:  # 0xFFFF marks an untrusted header in Error replies
+            self.seq = 1
         return self.seq
-
-    def _read_frames(self, deadline: float) -> list[Frame]:
-        while time.monotonic() < deadline:
-            try:
-                chunk = self.ser.read(max(1, min(self.ser.in_waiting or 1, MAX_ENCODED)))
-            except serial.SerialException as exc:
-                raise ConnectionError(f"{self.where}: transport failed: {exc}") from exc
-            if not chunk:
-                continue
-            frames = []
-            for ev in self.deframer.feed(chunk):
-                if isinstance(ev, FrameError):
-                    self.stats.bad_frames += 1
-                    continue
-                if isinstance(ev.msg, Log):
-                    self._on_log(ev.msg)
-                    continue
-                frames.append(ev)
-            if frames:
-                return frames
-        return []
-
-    def _on_log(self, log: Log) -> None:
-        self.stats.logs.append(log.text)
-        if self.on_log:
-            self.on_log(f"{self.where}: device log: {log.text}")
-
-    def send(self, msg: Message) -> int:
-        seq = self._next_seq()
-        self._write(encode_frame(msg, seq))
-        return seq
 
     def _write(self, wire: bytes) -> None:
         try:
@@ -191,58 +227,109 @@ class DeviceClient:
         except (serial.SerialException, OSError) as exc:
             raise ConnectionError(f"{self.where}: write failed: {exc}") from exc
 
-    def receive(self, seq: int, timeout: float) -> Message:
-        """The reply to ``seq``; replies to other (older) sequence numbers are dropped."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for f in self._pending:
-                if f.seq == seq:
-                    self._pending.remove(f)
-                    return self._check(f, seq)
-            self._pending = [f for f in self._pending if _seq_after(f.seq, seq)]
-            if time.monotonic() >= deadline:
-                raise DeviceTimeout(f"{self.where}: no reply to seq {seq} within {timeout:.1f} s")
-            self._pending += self._read_frames(deadline)
+    def _resend(self, seq: int, reason: str) -> None:
+        p = self._out[seq]
+        if len(p.reasons) >= self.retries:
+            return  # budget spent: the waiter fails it at its deadline
+        p.reasons.append(reason)
+        self.stats.retries += 1
+        self.stats.retry_reasons[reason] = self.stats.retry_reasons.get(reason, 0) + 1
+        p.sent_at = time.monotonic()
+        self._write(b"\x00" + p.wire)  # end any half-frame on the device side, then resend
 
-    def _check(self, f: Frame, seq: int) -> Message:
+    def _resend_unanswered(self, reason: str) -> None:
+        now = time.monotonic()
+        for seq, p in list(self._out.items()):
+            if p.reply is None and now - p.blind_resend_at >= self._resend_gap(p):
+                p.blind_resend_at = now
+                self._resend(seq, reason)
+
+    def _pump(self, deadline: float) -> None:
+        """Read until ``deadline`` or until at least one chunk was handled; sort what arrived."""
+        while time.monotonic() < deadline:
+            try:
+                chunk = self.ser.read(max(1, min(self.ser.in_waiting or 1, MAX_ENCODED)))
+            except serial.SerialException as exc:
+                raise ConnectionError(f"{self.where}: transport failed: {exc}") from exc
+            if not chunk:
+                continue
+            for ev in self.deframer.feed(chunk):
+                self._on_event(ev)
+            return
+
+    def _on_event(self, ev: Frame | FrameError) -> None:
+        if isinstance(ev, FrameError):
+            self.stats.bad_frames += 1
+            self._resend_unanswered(f"damaged reply ({ev.code.name})")
+            return
+        if isinstance(ev.msg, Log):
+            self._on_log(ev.msg)
+            return
+        if isinstance(ev.msg, Error) and ev.msg.code in LINK_ERROR_CODES:
+            name = ErrorCode(ev.msg.code).name
+            p = self._out.get(ev.seq)
+            if ev.seq != UNTRUSTED_SEQ and p is not None and p.reply is None:
+                self._resend(ev.seq, f"device saw a damaged request ({name})")
+            else:
+                self._resend_unanswered(f"device saw a damaged frame ({name}, seq untrusted)")
+            return
+        p = self._out.get(ev.seq)
+        if p is None or p.reply is not None:
+            self.stats.stale_frames += 1  # a duplicate, or a reply to a request no longer outstanding
+            return
+        p.reply = ev
+
+    def _on_log(self, log: Log) -> None:
+        self.stats.logs.append(log.text)
+        if self.on_log:
+            self.on_log(f"{self.where}: device log: {log.text}")
+
+    # ---- requests
+    def _start(self, msg: Message, expect: type, reply_bytes: int = 128) -> int:
+        seq = self._next_seq()
+        wire = encode_frame(msg, seq)
+        self._out[seq] = _Pending(msg, wire, expect, self.timeout_for(len(wire), reply_bytes), time.monotonic())
+        self._write(wire)
+        return seq
+
+    def _finish(self, seq: int) -> tuple[Message, list[str]]:
+        """The reply to ``seq`` and the reasons of its resends. Raises DeviceTimeout when the
+        budget is spent, DeviceError when the device refused the request."""
+        p = self._out[seq]
+        try:
+            while p.reply is None:
+                deadline = p.sent_at + p.timeout
+                if time.monotonic() >= deadline:
+                    if len(p.reasons) >= self.retries:
+                        raise DeviceTimeout(
+                            f"{self.where}: no reply to {type(p.msg).__name__} seq {seq} after "
+                            f"{len(p.reasons) + 1} attempts (resends: {_count(p.reasons)})", p.reasons)
+                    self._resend(seq, "timeout")
+                    continue
+                self._pump(deadline)
+            return self._check(p.reply, seq, p.expect), p.reasons
+        finally:
+            del self._out[seq]
+
+    def _check(self, f: Frame, seq: int, expect: type) -> Message:
         if isinstance(f.msg, Error):
             code = ErrorCode(f.msg.code).name if f.msg.code in ErrorCode._value2member_map_ else f.msg.code
             if f.msg.code == ErrorCode.VERSION:
                 raise ProtocolMismatch(f"{self.where}: device speaks protocol version {f.version}, harness "
                                        f"speaks {PROTOCOL_VERSION}")
             raise DeviceError(f"{self.where}: device refused seq {seq}: {code} (detail {f.msg.detail})")
+        if not isinstance(f.msg, expect):
+            raise DeviceError(f"{self.where}: expected {expect.__name__} for seq {seq}, got {type(f.msg).__name__}")
         return f.msg
 
     def request(self, msg: Message, expect: type, reply_bytes: int = 128) -> Message:
-        """Send ``msg`` and return its reply; on a timeout resend the *same* frame (same sequence
-        number: the device answers from its reply cache and never runs an inference twice)."""
-        seq, wire = self._start(msg)
-        return self._finish(seq, wire, msg, expect, reply_bytes)
-
-    def _start(self, msg: Message) -> tuple[int, bytes]:
-        seq = self._next_seq()
-        wire = encode_frame(msg, seq)
-        self._write(wire)
-        return seq, wire
-
-    def _finish(self, seq: int, wire: bytes, msg: Message, expect: type, reply_bytes: int = 128) -> Message:
-        timeout = self.timeout_for(len(wire), reply_bytes)
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self.stats.retries += 1
-                self._write(b"\x00" + wire)  # end any half-frame on the device side, then resend
-            try:
-                reply = self.receive(seq, timeout)
-            except DeviceTimeout:
-                continue
-            if not isinstance(reply, expect):
-                raise DeviceError(f"{self.where}: expected {expect.__name__} for seq {seq}, got {type(reply).__name__}")
-            return reply
-        raise DeviceTimeout(f"{self.where}: no reply to {type(msg).__name__} seq {seq} after "
-                            f"{self.retries + 1} attempts of {timeout:.1f} s")
+        """Send ``msg`` and return its reply (resent as the class doc says)."""
+        return self._finish(self._start(msg, expect, reply_bytes))[0]
 
     # ---- messages
-    def hello(self) -> Info:
+    def hello(self, at_window: int | None = None) -> Info:
+        """Who the device is. A changed boot counter is recorded as a DeviceReset (with
+        ``at_window``, the window index after which it was seen)."""
         self._write(b"\x00")  # end any garbage the device may hold
         info = self.request(Hello(), Info)
         assert isinstance(info, Info)
@@ -251,7 +338,8 @@ class DeviceClient:
                                    f"{PROTOCOL_VERSION}")
         if self.info is not None and info.boot_counter != self.info.boot_counter:
             self.stats.resets.append(DeviceReset(self.info.boot_counter, info.boot_counter, info.fault_flags,
-                                                 info.fault_cfsr, info.fault_hfsr, info.fault_pc, info.fault_lr))
+                                                 info.fault_cfsr, info.fault_hfsr, info.fault_pc, info.fault_lr,
+                                                 at_window))
         self.info = info
         return info
 
@@ -265,32 +353,59 @@ class DeviceClient:
                 "on the device, or the reference is stale (re-run `hil export` and rebuild)")
 
     def infer(self, window_id: int, window: np.ndarray) -> Result:
-        """Classify one window (int16[T, C]); checks the window id and the CRC of what arrived."""
+        """Classify one window (int16[T, C]); checks the window id and the CRC-32 of what arrived."""
         self.start_infer(window_id, window)
-        return self.finish_infer(window_id, window)
+        return self.finish_infer(window_id, window)[0]
 
     def start_infer(self, window_id: int, window: np.ndarray) -> None:
-        """Send an Infer without waiting (pipelining); finish_infer collects replies in order."""
+        """Send an Infer without waiting (pipelining); finish_infer collects its reply."""
         x = np.ascontiguousarray(window, dtype="<i2")
         msg = Infer(window_id, int(x.shape[0]), int(x.shape[1]), tuple(int(v) for v in x.ravel()))
-        seq, wire = self._start(msg)
-        self._inflight[window_id] = (seq, wire, msg)
+        self._inflight[window_id] = self._start(msg, Result)
 
-    def finish_infer(self, window_id: int, window: np.ndarray) -> Result:
-        seq, wire, msg = self._inflight.pop(window_id)
-        r = self._finish(seq, wire, msg, Result)
-        assert isinstance(r, Result)
-        self.verify_result(r, window_id, np.ascontiguousarray(window, dtype="<i2"))
-        return r
+    def finish_infer(self, window_id: int, window: np.ndarray) -> tuple[Result, list[str]]:
+        """The verified Result of a window started with start_infer, and the reasons of its resends.
+
+        A Result whose CRC-32 of the received samples differs from what was sent (a corruption the
+        frame CRC missed) is sent once more under a new sequence number; a second mismatch raises
+        CorruptedInput. Raises DeviceTimeout or DeviceError when the window cannot be verified."""
+        x = np.ascontiguousarray(window, dtype="<i2")
+        reasons: list[str] = []
+        seq = self._inflight.pop(window_id)
+        for attempt in range(2):
+            r, why = self._finish(seq)
+            reasons += why
+            assert isinstance(r, Result)
+            try:
+                self.verify_result(r, window_id, x)
+                return r, reasons
+            except CorruptedInput as exc:
+                if attempt:
+                    raise
+                reasons.append("input CRC-32 mismatch")
+                self.stats.retries += 1
+                self.stats.retry_reasons["input CRC-32 mismatch"] = \
+                    self.stats.retry_reasons.get("input CRC-32 mismatch", 0) + 1
+                if self.on_log:
+                    self.on_log(str(exc))
+                self.start_infer(window_id, x)
+                seq = self._inflight.pop(window_id)
+        raise AssertionError("unreachable")
+
+    def abandon(self, window_id: int) -> None:
+        """Forget an in-flight window (its reply, if it ever comes, is then stale)."""
+        seq = self._inflight.pop(window_id, None)
+        if seq is not None:
+            self._out.pop(seq, None)
 
     @staticmethod
     def verify_result(r: Result, window_id: int, x: np.ndarray) -> None:
         if r.window_id != window_id:
             raise DeviceError(f"result for window {r.window_id}, expected {window_id}")
-        crc = crc16_ccitt(np.ascontiguousarray(x, dtype="<i2").tobytes())
+        crc = crc32_input(np.ascontiguousarray(x, dtype="<i2").tobytes())
         if r.input_crc != crc:
-            raise DeviceError(f"window {window_id}: device received samples with CRC 0x{r.input_crc:04x}, "
-                              f"sent 0x{crc:04x}: the window was corrupted in transit")
+            raise CorruptedInput(f"window {window_id}: device received samples with CRC-32 0x{r.input_crc:08x}, "
+                                 f"sent 0x{crc:08x}: the window was corrupted in transit")
 
     def ping(self, data: bytes) -> bytes:
         r = self.request(Ping(data), Pong, reply_bytes=len(data) + 16)
@@ -301,6 +416,15 @@ class DeviceClient:
         r = self.request(Stats(), Counters)
         assert isinstance(r, Counters)
         return r
+
+
+def _count(reasons: list[str]) -> str:
+    if not reasons:
+        return "none"
+    c: dict[str, int] = {}
+    for r in reasons:
+        c[r] = c.get(r, 0) + 1
+    return ", ".join(f"{n} x {r}" for r, n in c.items())
 
 
 def _seq_after(a: int, b: int) -> bool:

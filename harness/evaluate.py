@@ -1,9 +1,12 @@
 """One device run, end to end: start the target, hello, check the model, stream the windows, and
-score the results against the labels, the reference and the acceptance thresholds."""
+score the results against the labels, the reference and the acceptance thresholds.
+
+Every window ends verified or failed with its reason; every case ends with a DeviceRun (also one
+that could not start: :func:`failed_run`), so a report is always written."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -13,18 +16,19 @@ from pathlib import Path
 import numpy as np
 
 from harness.boards import BOARDS
-from harness.client import DeviceClient, open_transport
+from harness.client import DeviceClient, DeviceError, DeviceTimeout, fault_text, open_transport
 from harness.data.fixtures import FixtureSet
+from harness.data.recordings import CLASS_NAMES
 from harness.energy import estimate_energy
+from harness.linkfaults import FaultyPort, LinkFaults
 from harness.metrics import BitExact, FloatAgreement, Latency, Scores, compare_bit_exact, compare_float, score
 from harness.reference import FLOAT_TOLERANCE, Reference, load_reference
-from harness.run import RunHeader, stream_windows
-from harness.targets.base import Target
+from harness.run import RunHeader, inputs_sha256, stream_windows
+from harness.targets.base import Target, WrongBoard
+from harness.thresholds import Thresholds
 from protocol import TimeBase
 
-__all__ = ["ACCEPTANCE_FILE", "DeviceRun", "check_acceptance", "image_size", "load_thresholds", "run_device"]
-
-ACCEPTANCE_FILE = Path(__file__).with_name("acceptance.json")
+__all__ = ["DeviceRun", "board_family", "check_acceptance", "failed_run", "image_size", "run_device"]
 
 
 @dataclass
@@ -34,37 +38,57 @@ class DeviceRun:
     target: str
     info: dict[str, object]
     n: int
+    """windows asked for"""
     labels: Scores
+    """device classes against the labels, over the verified windows"""
     reference_labels: Scores
     versus_reference: BitExact | FloatAgreement
     time_unit: str
     device_time: Latency
-    """in time_unit (emulated instructions, or cycles)"""
+    """in time_unit (emulated instructions, Renode virtual cycles, or DWT cycles)"""
     device_us: Latency
     rtt_ms: Latency
     energy_uj_mean: float
     energy_basis: str
     journal: str
     resets: list[str]
-    link: dict[str, int]
+    link: dict[str, object]
     flash_bytes: int | None = None
     ram_bytes: int | None = None
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     cycles: list[int] = field(default_factory=list)
-    """raw time-base readings per window"""
+    """raw time-base readings per verified window"""
     device_ms: list[float] = field(default_factory=list)
-    """per window, at the real board clock"""
+    """per verified window, at the real board clock"""
     device_classes: list[int] = field(default_factory=list)
+    window_index: list[int] = field(default_factory=list)
+    """fixture index of every verified window (device_classes, cycles, device_ms follow it)"""
+    failures: list[dict[str, object]] = field(default_factory=list)
+    """windows that could not be verified: index, window id, reason, resends"""
+    aborted: str | None = None
+    """why the stream stopped before every window was tried (None: it did not)"""
+    boot_fault: str | None = None
+    """the fault record the device reported at the first hello, in words"""
+
+    @property
+    def n_verified(self) -> int:
+        return len(self.device_classes)
 
     @property
     def passed(self) -> bool:
-        return all(ok for _, ok, _ in self.checks)
+        return bool(self.checks) and all(ok for _, ok, _ in self.checks)
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["versus_reference"]["kind"] = "bit_exact" if isinstance(self.versus_reference, BitExact) else "float"
         d["passed"] = self.passed
+        d["n_verified"] = self.n_verified
         return d
+
+
+def board_family(name: str) -> str:
+    """The board an Info board name belongs to: ``collar-qemu`` -> ``collar``."""
+    return name.split("-", 1)[0]
 
 
 def image_size(elf: Path) -> tuple[int, int] | None:
@@ -79,11 +103,20 @@ def image_size(elf: Path) -> tuple[int, int] | None:
     return flash, ram
 
 
-def load_thresholds(path: Path = ACCEPTANCE_FILE) -> dict[str, dict[str, dict[str, object]]]:
-    try:
-        return json.loads(path.read_text())["thresholds"]  # type: ignore[no-any-return]
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: acceptance thresholds missing") from None
+def _empty_scores() -> Scores:
+    return Scores(0, 0.0, 0.0, 0.0, tuple(tuple(0 for _ in CLASS_NAMES) for _ in CLASS_NAMES))
+
+
+def failed_run(board: str, variant: str, target: str, n: int, reason: str) -> DeviceRun:
+    """A case that produced no verified window (the target did not start, the device was refused):
+    it is reported, with the reason, and fails."""
+    z = Latency(0.0, 0.0, 0.0, 0.0)
+    run = DeviceRun(board=board, variant=variant, target=target, info={}, n=n, labels=_empty_scores(),
+                    reference_labels=_empty_scores(), versus_reference=BitExact(0, 0, None), time_unit="-",
+                    device_time=z, device_us=z, rtt_ms=z, energy_uj_mean=0.0, energy_basis="-", journal="",
+                    resets=[], link={}, aborted=reason)
+    run.checks = [("run", False, reason)]
+    return run
 
 
 def run_device(
@@ -97,11 +130,18 @@ def run_device(
     log: Callable[[str], None] = print,
     reference: Reference | None = None,
     depth: int | None = None,
+    link_faults: LinkFaults | None = None,
+    latency_budget_ms: float | None = None,
 ) -> DeviceRun:
     """Run every fixture window through ``target``; the target is stopped afterwards.
 
+    Every window ends verified or failed with its reason; a failed window does not stop the run.
+    Raises (the case cannot run at all): TargetUnavailable, ConnectionError, DeviceTimeout at the
+    first hello, ModelMismatch, ProtocolMismatch, WrongBoard.
+
     ``depth``: requests in flight (default 1 on QEMU, for exact instruction counts; 2 elsewhere,
-    so the device never waits for the link)."""
+    so the device never waits for the link). ``link_faults``: inject seeded link faults between
+    the harness and the device (harness.linkfaults)."""
     if depth is None:
         depth = 1 if target.kind == "qemu" else 2
     x = fixtures.calibrated_x()
@@ -111,52 +151,80 @@ def run_device(
     with target:
         url = target.start()
         ser = open_transport(url)
-        client = DeviceClient(ser, target.description, latency_budget_s=_latency_budget(target), on_log=log)
+        if link_faults is not None:
+            ser = FaultyPort(ser, link_faults)  # type: ignore[assignment]
+        budget_s = (latency_budget_ms if latency_budget_ms is not None else 1000.0) / 1e3
+        budget_s = budget_s * (20.0 if target.kind in ("qemu", "renode") else 1.5) + 1.0
+        client = DeviceClient(ser, target.description, latency_budget_s=budget_s, on_log=log)
         try:
-            info = client.hello()
+            try:
+                info = client.hello()
+            except DeviceTimeout as exc:
+                raise DeviceTimeout(f"{exc}{target.diagnostics()}") from None
+            if board_family(info.board) != target.board:
+                raise WrongBoard(f"{target.description}: the device says it is board {info.board!r}, "
+                                 f"not a {target.board!r}: wrong image for this board")
+            boot_fault = fault_text(info) if info.fault_flags else None
             client.check_model(ref.model_hash, f"{target.variant} ({models_dir})")
             header = RunHeader(target.board, target.variant, target.kind, info.model_hash.hex(), info.build_id,
-                               fixtures.sha256, n, info.time_base, info.clock_hz)
-            results = stream_windows(client, x, header, journal, resume=resume, limit=limit, progress=progress,
+                               fixtures.sha256, inputs_sha256(x[:n]), n, info.time_base, info.clock_hz)
+            outcome = stream_windows(client, x, header, journal, resume=resume, limit=limit, progress=progress,
                                      depth=depth)
-            info = client.hello()  # stack high-water mark after the run; detects a reset during it
+            if outcome.aborted is None:
+                with contextlib.suppress(DeviceError, DeviceTimeout):
+                    # stack high-water mark after the run; detects a reset during it
+                    info = client.hello(at_window=n - 1)
         finally:
             client.close()
-    idx = np.array(sorted(results))
-    if len(idx) != n or (idx != np.arange(n)).any():
-        raise RuntimeError(f"{target.description}: {len(idx)} results for {n} windows")
-    dev_scores = np.array([results[i].scores for i in idx])
-    dev_cls = np.array([results[i].cls for i in idx])
-    cycles = np.array([results[i].cycles for i in idx], dtype=np.float64)
-    rtt = np.array([results[i].rtt_s for i in idx]) * 1e3
+    results = outcome.results
+    idx = np.array(sorted(results), dtype=np.int64)
     y = fixtures.windows.y[:n]
+    if len(idx):
+        dev_scores = np.array([results[i].scores for i in idx])
+        dev_cls = np.array([results[i].cls for i in idx])
+        cycles = np.array([results[i].cycles for i in idx], dtype=np.float64)
+        rtt = np.array([results[i].rtt_s for i in idx]) * 1e3
+        labels, ref_labels = score(y[idx], dev_cls, 4), score(y[idx], ref.classes[idx], 4)
+    else:
+        dev_scores = np.zeros((0, 4))
+        dev_cls = np.zeros(0, dtype=np.int64)
+        cycles = rtt = np.zeros(1)
+        labels = ref_labels = _empty_scores()
     vs: BitExact | FloatAgreement
     if ref.exact:
-        vs = compare_bit_exact(idx, dev_scores, ref.logits[:n])
-        if not (dev_cls == ref.classes[:n]).all():
-            i = int(np.flatnonzero(dev_cls != ref.classes[:n])[0])
-            vs = BitExact(vs.n, vs.n_exact, vs.first_mismatch or f"window {i}: class {dev_cls[i]} vs {ref.classes[i]}")
+        vs = compare_bit_exact(idx, dev_scores, ref.logits[idx])
+        if not (dev_cls == ref.classes[idx]).all():
+            j = int(np.flatnonzero(dev_cls != ref.classes[idx])[0])
+            vs = BitExact(vs.n, vs.n_exact, vs.first_mismatch or
+                          f"window {int(idx[j])}: class {dev_cls[j]} vs {ref.classes[idx[j]]}")
     else:
-        vs = compare_float(idx, dev_scores, ref.logits[:n], FLOAT_TOLERANCE)
+        vs = compare_float(idx, dev_scores, ref.logits[idx], FLOAT_TOLERANCE)
     if info.time_base == TimeBase.SYSTICK_ICOUNT:
         unit = "instructions (QEMU -icount; 1 instruction = 1 cycle assumed)"
         dev_time = cycles / board.qemu.ticks_per_instruction
         dev_us = dev_time / board.clock_hz * 1e6
+    elif target.kind == "renode":
+        unit = "Renode virtual time x clock (DWT model; not a cycle count: " + target.time_base_note() + ")"
+        dev_time = cycles
+        dev_us = cycles / info.clock_hz * 1e6
     else:
-        unit = "cycles (DWT)"
+        unit = "cycles (DWT CYCCNT on silicon)"
         dev_time = cycles
         dev_us = cycles / info.clock_hz * 1e6
     energy = estimate_energy(target.board, float(dev_time.mean()))
     run = DeviceRun(
         board=target.board, variant=target.variant, target=target.kind,
         info={k: (v.hex() if isinstance(v, bytes) else v) for k, v in asdict(info).items()},
-        n=n, labels=score(y, dev_cls, 4), reference_labels=score(y, ref.classes[:n], 4), versus_reference=vs,
+        n=n, labels=labels, reference_labels=ref_labels, versus_reference=vs,
         time_unit=unit, device_time=Latency.of(dev_time), device_us=Latency.of(dev_us), rtt_ms=Latency.of(rtt),
         energy_uj_mean=energy.joules * 1e6, energy_basis=energy.basis, journal=str(journal),
         resets=[str(r) for r in client.stats.resets],
-        link={"retries": client.stats.retries, "bad_frames": client.stats.bad_frames},
-        cycles=[int(c) for c in cycles], device_ms=[float(v) / 1e3 for v in dev_us],
-        device_classes=[int(c) for c in dev_cls],
+        link={**client.stats.as_dict(), "windows_sent": n - len([f for f in outcome.failures.values()
+                                                                 if f.reason.startswith("not verified: stream")]),
+              **({"faults_injected": ser.injected_summary()} if isinstance(ser, FaultyPort) else {})},
+        cycles=[int(c) for c in cycles[: len(idx)]], device_ms=[float(v) / 1e3 for v in dev_us[: len(idx)]],
+        device_classes=[int(c) for c in dev_cls], window_index=[int(i) for i in idx],
+        failures=[asdict(f) for f in outcome.failures.values()], aborted=outcome.aborted, boot_fault=boot_fault,
     )
     elf = getattr(target, "elf", None)
     if isinstance(elf, Path):
@@ -166,47 +234,86 @@ def run_device(
     return run
 
 
-def _latency_budget(target: Target) -> float:
-    try:
-        ms = float(load_thresholds()[target.board][target.variant]["max_latency_ms"])  # type: ignore[arg-type]
-    except (KeyError, FileNotFoundError):
-        ms = 1000.0
-    return ms / 1e3 * (20.0 if target.kind == "qemu" else 1.5) + 1.0
+def _floor(name: str, value: float, floor: float | None) -> tuple[str, bool, str] | None:
+    if floor is None:
+        return None
+    ok = value >= floor
+    return (name, ok, f"{name} {value:.3f} {'meets' if ok else 'below'} the floor {floor:g}")
 
 
-Thresholds = dict[str, dict[str, dict[str, object]]]
+def _budget(name: str, value: float, budget: float | None, unit: str, what: str = "") -> tuple[str, bool, str] | None:
+    if budget is None:
+        return None
+    ok = value <= budget
+    return (name, ok, f"{what or name} {value:.6g} {unit} {'within' if ok else 'over'} the budget {budget:g} {unit}")
 
 
-def check_acceptance(run: DeviceRun, thresholds: Thresholds) -> list[tuple[str, bool, str]]:
-    """Every acceptance check for this board and variant, as (name, passed, detail)."""
-    t = thresholds.get(run.board, {}).get(run.variant)
+def check_acceptance(run: DeviceRun, thresholds: dict[tuple[str, str], Thresholds]) -> list[tuple[str, bool, str]]:
+    """Every acceptance check for this board and variant, as (name, passed, detail); stored in
+    ``run.checks``. The CLI and the pytest plugin both use this one rule."""
+    if run.checks and run.checks[0][0] == "run":
+        return run.checks  # the case never ran: failed_run() said why
+    t = thresholds.get((run.board, run.variant))
     if t is None:
-        return [("thresholds", False, f"no acceptance thresholds for {run.board}/{run.variant}")]
+        run.checks = [("thresholds", False, f"no acceptance thresholds for {run.board}/{run.variant}")]
+        return run.checks
     b = BOARDS[run.board]
-    checks: list[tuple[str, bool, str]] = []
+    checks: list[tuple[str, bool, str] | None] = []
+    fails = run.failures
+    detail = f"{run.n_verified}/{run.n} windows verified"
+    if fails:
+        detail += f"; {len(fails)} failed: " + "; ".join(f"window {f['index']}: {f['reason']}" for f in fails[:5])
+        if len(fails) > 5:
+            detail += f"; ... ({len(fails) - 5} more in {run.journal})"
+    if run.aborted:
+        detail += f"; stream stopped: {run.aborted}"
+    checks.append(("every window verified", not fails and run.aborted is None and run.n_verified == run.n, detail))
+    checks.append(("no fault at boot", run.boot_fault is None,
+                   (run.boot_fault and f"the device reported a fault record at the first hello: {run.boot_fault}")
+                   or "no fault record at the first hello"))
     vs = run.versus_reference
     if isinstance(vs, BitExact):
-        checks.append(("bit-exact", vs.all_exact, f"{vs.n_exact}/{vs.n} windows" + (
+        checks.append(("bit-exact", vs.all_exact and vs.n > 0, f"{vs.n_exact}/{vs.n} verified windows bit-exact" + (
             f"; first mismatch {vs.first_mismatch}" if vs.first_mismatch else "")))
     else:
-        checks.append(("float agreement", vs.within_tolerance,
+        checks.append(("float agreement", vs.within_tolerance and vs.n > 0,
                        f"class agreement {vs.class_agreement:.2%}, max |dlogit| {vs.max_abs_err:.2e} "
                        f"(tolerance {vs.tolerance:g})"
                        + (f"; {vs.first_disagreement}" if vs.first_disagreement else "")))
     checks.append(("scores as reference", run.labels == run.reference_labels,
-                   f"device MCC {run.labels.mcc:.4f}, reference MCC {run.reference_labels.mcc:.4f}"))
-    min_acc = float(t["min_accuracy"])  # type: ignore[arg-type]
-    checks.append(("accuracy", run.labels.accuracy >= min_acc, f"{run.labels.accuracy:.3f} >= {min_acc}"))
-    max_ms = float(t["max_latency_ms"])  # type: ignore[arg-type]
-    checks.append(("latency", run.device_us.max / 1e3 <= max_ms,
-                   f"max {run.device_us.max / 1e3:.2f} ms <= {max_ms} ms"))
-    max_uj = float(t["max_energy_uj"])  # type: ignore[arg-type]
-    checks.append(("energy", run.energy_uj_mean <= max_uj, f"{run.energy_uj_mean:.1f} uJ <= {max_uj} uJ (estimate)"))
+                   f"device MCC {run.labels.mcc:.4f}, reference MCC {run.reference_labels.mcc:.4f} "
+                   f"on the same {run.labels.n} windows"))
+    checks.append(("windows", run.n_verified >= t.min_windows,
+                   f"{run.n_verified} verified windows {'meets' if run.n_verified >= t.min_windows else 'below'} "
+                   f"the minimum {t.min_windows}"))
+    checks.append(_floor("accuracy", run.labels.accuracy, t.min_accuracy))
+    checks.append(_floor("MCC", run.labels.mcc, t.min_mcc))
+    cm = np.array(run.labels.confusion)
+    for k, cname in enumerate(CLASS_NAMES):
+        floor = t.min_recall.get(cname)
+        if floor is None:
+            continue
+        support = int(cm[k].sum())
+        if support == 0:
+            checks.append((f"recall {cname}", False, f"recall {cname}: no {cname} window among the verified "
+                           f"windows, so its floor {floor:g} cannot be checked"))
+            continue
+        rec = float(cm[k, k]) / support
+        checks.append((f"recall {cname}", rec >= floor, f"recall {cname} {rec:.3f} ({cm[k, k]}/{support}) "
+                       f"{'meets' if rec >= floor else 'below'} the floor {floor:g}"))
+    checks.append(_budget("latency", run.device_us.max / 1e3, t.max_latency_ms, "ms",
+                          f"slowest window ({run.time_unit} at {b.clock_hz / 1e6:g} MHz)"))
+    checks.append(_budget("energy", run.energy_uj_mean, t.max_energy_uj, "uJ",
+                          f"mean energy per inference ({run.energy_basis})"))
     if run.flash_bytes is not None and run.ram_bytes is not None:
         stack = int(run.info.get("stack_used", 0))  # type: ignore[call-overload]
-        checks.append(("flash", run.flash_bytes <= b.flash_bytes, f"{run.flash_bytes} <= {b.flash_bytes} B"))
-        checks.append(("RAM", run.ram_bytes + stack <= b.ram_bytes,
-                       f"static {run.ram_bytes} + stack {stack} <= {b.ram_bytes} B"))
+        checks.append(_budget("flash", run.flash_bytes, t.max_flash_bytes or b.flash_bytes, "B", "flash"))
+        checks.append(_budget("RAM", run.ram_bytes + stack, t.max_ram_bytes or b.ram_bytes, "B",
+                              f"static {run.ram_bytes} B + stack {stack} B ="))
+    sent = max(1, int(run.link.get("windows_sent", run.n)))  # type: ignore[call-overload]
+    retries = int(run.link.get("retries", 0))  # type: ignore[call-overload]
+    checks.append(_budget("retry rate", retries / sent, t.max_retry_rate, "resends/window",
+                          f"{retries} resends over {sent} windows:"))
     checks.append(("no reset", not run.resets, "; ".join(run.resets) or "boot counter unchanged"))
-    run.checks = checks
-    return checks
+    run.checks = [c for c in checks if c is not None]
+    return run.checks

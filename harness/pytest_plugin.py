@@ -1,47 +1,105 @@
 """pytest plugin (entry point ``pytest11: hil``): run the acceptance suite against QEMU, Renode or
 an attached board with the same test module.
 
-Options (all ``--hil-*``) are declared in :func:`pytest_addoption`; session fixtures below; the
-hooks parametrize every test that takes ``hil_case`` over board x variant. A target that is
-unavailable skips with its reason; a target that broke once is marked broken and the rest of its
-tests skip with that reason instead of failing one by one.
+Options (all ``--hil-*``) are declared in :func:`pytest_addoption`; each also reads an environment
+variable (``HIL_TARGET``, ``HIL_BOARD``, ...: the option name in capitals) and an ini key of the
+same name (``hil_target`` in ``[tool.pytest.ini_options]``); the command line wins, then the
+environment, then the ini file. Session fixtures below; the hooks parametrize every test that
+takes ``hil_case`` over board x variant.
+
+Configured means required: a target that was configured (a board port, probe or hardware map; an
+image; a thresholds file) and cannot be used is an error, not a skip. Only a target that was
+never configured (no board given for ``--hil-target board``, no ``renode`` on PATH) skips, with
+the reason. A case whose device run failed errors once with the reason; the rest of its tests
+skip with that reason instead of repeating the error.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from harness.data.fixtures import FixtureSet, load_fixtures
-from harness.evaluate import DeviceRun, check_acceptance, load_thresholds, run_device
+from harness.evaluate import DeviceRun, check_acceptance, run_device
 from harness.targets import TargetUnavailable
 from harness.targets.base import Target
+from harness.thresholds import ACCEPTANCE_FILE, Thresholds, load_thresholds
 
 __all__ = ["HilCase", "HilConfig"]
 
 _REPO = Path(__file__).resolve().parent.parent
+_BOARDS = ("collar", "eartag")
+_VARIANTS = ("float32", "w8a16", "w16a16", "w8a8")
+_OPTIONS: dict[str, dict[str, object]] = {
+    "target": {"default": "qemu", "choices": ("qemu", "renode", "board"),
+               "help": "where the firmware runs: qemu (default), renode or an attached board"},
+    "board": {"action": "append", "choices": _BOARDS,
+              "help": "board to test, repeatable (env/ini: comma-separated); default both"},
+    "variant": {"action": "append", "choices": _VARIANTS,
+                "help": "firmware variant, repeatable (env/ini: comma-separated); default float32 and w8a16"},
+    "port": {"help": "serial port of an attached board (board target)"},
+    "probe": {"help": "debug probe unique id of an attached board, used to flash it (board target)"},
+    "hardware-map": {"help": "JSON file binding boards to probes and ports (board target)"},
+    "no-flash": {"action": "store_true", "help": "board target: test the firmware already on the board"},
+    "image": {"help": "test this ELF (e.g. field firmware) instead of building ours"},
+    "thresholds": {"help": f"acceptance floors and budgets (default {ACCEPTANCE_FILE})"},
+    "limit": {"type": int, "help": "only the first N fixture windows"},
+    "fixtures": {"default": str(_REPO / "fixtures" / "recordings"),
+                 "help": "fixture folder (windows.npz + meta.json) to stream"},
+    "models": {"default": str(_REPO / "fixtures" / "models"),
+               "help": "models folder the references are computed from"},
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("hil", "hardware-in-the-loop harness")
-    g.addoption("--hil-target", default="qemu", choices=("qemu", "renode", "board"),
-                help="where the firmware runs (default qemu)")
-    g.addoption("--hil-board", action="append", choices=("collar", "eartag"), help="repeatable; default both")
-    g.addoption("--hil-variant", action="append", choices=("float32", "w8a16", "w16a16", "w8a8"),
-                help="repeatable; default float32 and w8a16")
-    g.addoption("--hil-port", default=None, help="serial port of an attached board")
-    g.addoption("--hil-probe", default=None, help="debug probe unique id of an attached board")
-    g.addoption("--hil-hardware-map", default=None, help="JSON hardware map (boards -> probes, ports)")
-    g.addoption("--hil-image", default=None, help="test this ELF (e.g. field firmware) instead of building")
-    g.addoption("--hil-limit", type=int, default=None, help="only the first N fixture windows")
-    g.addoption("--hil-fixtures", default=str(_REPO / "fixtures" / "recordings"))
-    g.addoption("--hil-models", default=str(_REPO / "fixtures" / "models"))
+    for name, kw in _OPTIONS.items():
+        opts = dict(kw)
+        default = opts.pop("default", None)
+        help_ = str(opts.pop("help"))
+        env = "HIL_" + name.upper().replace("-", "_")
+        g.addoption(f"--hil-{name}", default=None, help=f"{help_} [env {env}, ini hil_{name.replace('-', '_')}]",
+                    **opts)  # type: ignore[arg-type]
+        parser.addini(f"hil_{name.replace('-', '_')}", help_, default=default)  # type: ignore[arg-type]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hil: acceptance test run against a target (see --hil-target)")
+    for b in _BOARDS:
+        config.addinivalue_line("markers", f"hil_{b}: a case on the {b} board (select with -m hil_{b})")
+    for t in ("qemu", "renode", "board"):
+        config.addinivalue_line("markers", f"hil_{t}: a case run on the {t} target")
+
+
+def _opt(config: pytest.Config, name: str) -> object:
+    """Command line, then environment variable, then ini key (with its default)."""
+    v = config.getoption(f"--hil-{name}")
+    if v not in (None, False):
+        return v
+    env = os.environ.get("HIL_" + name.upper().replace("-", "_"))
+    raw = env if env is not None else config.getini(f"hil_{name.replace('-', '_')}")
+    if raw in (None, ""):
+        return v
+    kw = _OPTIONS[name]
+    if kw.get("action") == "append":
+        vals = [x.strip() for x in str(raw).split(",") if x.strip()]
+        bad = [x for x in vals if x not in kw["choices"]]  # type: ignore[operator]
+        if bad:
+            raise pytest.UsageError(f"hil_{name}: {', '.join(bad)} not one of {', '.join(kw['choices'])}")  # type: ignore[arg-type]
+        return vals
+    if kw.get("action") == "store_true":
+        return str(raw).lower() in ("1", "true", "yes", "on")
+    if kw.get("type") is int:
+        try:
+            return int(str(raw))
+        except ValueError:
+            raise pytest.UsageError(f"hil_{name}: {raw!r} is not a whole number") from None
+    if "choices" in kw and raw not in kw["choices"]:  # type: ignore[operator]
+        raise pytest.UsageError(f"hil_{name}: {raw!r} not one of {', '.join(kw['choices'])}")  # type: ignore[arg-type]
+    return str(raw)
 
 
 @dataclass(frozen=True)
@@ -52,7 +110,9 @@ class HilConfig:
     port: str | None
     probe: str | None
     hardware_map: str | None
+    no_flash: bool
     image: str | None
+    thresholds: Path
     limit: int | None
     fixtures: Path
     models: Path
@@ -68,24 +128,34 @@ class HilCase:
 
 
 def _config(config: pytest.Config) -> HilConfig:
-    o = config.getoption
+    limit = _opt(config, "limit")
+    if limit is not None and int(limit) < 1:  # type: ignore[call-overload]
+        raise pytest.UsageError(f"--hil-limit: {limit} must be at least 1")
     return HilConfig(
-        target=o("--hil-target"), boards=tuple(o("--hil-board") or ("collar", "eartag")),
-        variants=tuple(o("--hil-variant") or ("float32", "w8a16")), port=o("--hil-port"), probe=o("--hil-probe"),
-        hardware_map=o("--hil-hardware-map"), image=o("--hil-image"), limit=o("--hil-limit"),
-        fixtures=Path(o("--hil-fixtures")), models=Path(o("--hil-models")))
+        target=str(_opt(config, "target") or "qemu"),
+        boards=tuple(_opt(config, "board") or _BOARDS),  # type: ignore[arg-type]
+        variants=tuple(_opt(config, "variant") or ("float32", "w8a16")),  # type: ignore[arg-type]
+        port=_opt(config, "port"), probe=_opt(config, "probe"),  # type: ignore[arg-type]
+        hardware_map=_opt(config, "hardware-map"), no_flash=bool(_opt(config, "no-flash")),  # type: ignore[arg-type]
+        image=_opt(config, "image"),  # type: ignore[arg-type]
+        thresholds=Path(str(_opt(config, "thresholds") or ACCEPTANCE_FILE)),
+        limit=limit, fixtures=Path(str(_opt(config, "fixtures"))),  # type: ignore[arg-type]
+        models=Path(str(_opt(config, "models"))))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "hil_case" in metafunc.fixturenames:
         cfg = _config(metafunc.config)
-        cases = [HilCase(b, v) for b in cfg.boards for v in cfg.variants]
-        metafunc.parametrize("hil_case", cases, ids=[str(c) for c in cases], scope="session")
+        cases = [pytest.param(HilCase(b, v), id=f"{b}-{v}",
+                              marks=[pytest.mark.hil, getattr(pytest.mark, f"hil_{b}"),
+                                     getattr(pytest.mark, f"hil_{cfg.target}")])
+                 for b in cfg.boards for v in cfg.variants]
+        metafunc.parametrize("hil_case", cases, scope="session")
 
 
 @pytest.fixture(scope="session")
 def hil_config(request: pytest.FixtureRequest) -> HilConfig:
-    """The --hil-* options, parsed."""
+    """The --hil-* options (or their environment variables and ini keys), parsed."""
     return _config(request.config)
 
 
@@ -95,16 +165,23 @@ def hil_recordings(hil_config: HilConfig) -> FixtureSet:
     return load_fixtures(hil_config.fixtures)
 
 
+@pytest.fixture(scope="session")
+def hil_thresholds(hil_config: HilConfig) -> dict[tuple[str, str], Thresholds]:
+    """The acceptance thresholds (--hil-thresholds, default the packaged file), validated."""
+    return load_thresholds(hil_config.thresholds)
+
+
 def make_target(cfg: HilConfig, board: str, variant: str) -> Target:
-    """The target for one case; raises TargetUnavailable when it cannot run here."""
+    """The target for one case; raises TargetUnavailable only when nothing was configured."""
     from harness.targets import make_target as _make
 
     return _make(cfg.target, board, variant, image=Path(cfg.image) if cfg.image else None, port=cfg.port,
-                 probe=cfg.probe, hardware_map=Path(cfg.hardware_map) if cfg.hardware_map else None)
+                 probe=cfg.probe, hardware_map=Path(cfg.hardware_map) if cfg.hardware_map else None,
+                 no_flash=cfg.no_flash)
 
 
 class _Runs:
-    """Session cache: one device run per case; broken targets remembered with their reason."""
+    """Session cache: one device run per case; unavailable and broken targets with their reason."""
 
     def __init__(self) -> None:
         self.runs: dict[HilCase, DeviceRun] = {}
@@ -114,34 +191,39 @@ class _Runs:
 
 @pytest.fixture(scope="session")
 def _hil_runs() -> _Runs:
+    """Runs of this session, by case."""
     return _Runs()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def hil_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: FixtureSet, _hil_runs: _Runs,
-            record_testsuite_property, tmp_path_factory: pytest.TempPathFactory) -> DeviceRun:  # type: ignore[no-untyped-def]
-    """The device run of this case: every fixture window streamed, scored and checked once."""
+            hil_thresholds: dict[tuple[str, str], Thresholds], record_testsuite_property,  # type: ignore[no-untyped-def]
+            tmp_path_factory: pytest.TempPathFactory) -> DeviceRun:
+    """The device run of this case: every fixture window streamed, scored and checked once per
+    session (cached here rather than by pytest, so a failed run errors once and then skips)."""
     if hil_config.target in _hil_runs.unavailable:
         pytest.skip(_hil_runs.unavailable[hil_config.target])
     if hil_case in _hil_runs.broken:
-        pytest.skip(f"target broke earlier: {_hil_runs.broken[hil_case]}")
+        pytest.skip(f"this case's device run failed (reported by its first test): {_hil_runs.broken[hil_case]}")
     if hil_case not in _hil_runs.runs:
         try:
             target = make_target(hil_config, hil_case.board, hil_case.variant)
             journal = tmp_path_factory.mktemp("journal") / f"{hil_case}.jsonl"
+            t = hil_thresholds.get((hil_case.board, hil_case.variant))
             run = run_device(target, hil_recordings, hil_config.models, journal, limit=hil_config.limit,
-                             log=lambda m: None)
+                             log=lambda m: None, latency_budget_ms=t.max_latency_ms if t else None)
         except TargetUnavailable as exc:
             _hil_runs.unavailable[hil_config.target] = f"{hil_config.target} target unavailable: {exc}"
             pytest.skip(_hil_runs.unavailable[hil_config.target])
         except Exception as exc:
             _hil_runs.broken[hil_case] = f"{type(exc).__name__}: {exc}"
-            raise
-        check_acceptance(run, load_thresholds())
+            pytest.fail(f"{hil_case} on {hil_config.target}: {type(exc).__name__}: {exc}", pytrace=False)
+        check_acceptance(run, hil_thresholds)
         _hil_runs.runs[hil_case] = run
         prefix = f"hil.{hil_case}"
         for key, value in (("target", hil_config.target), ("board", run.info.get("board")),
                            ("firmware_build_id", run.info.get("build_id")), ("model_hash", run.info.get("model_hash")),
-                           ("fixture_set", f"{hil_config.fixtures.name} sha256 {hil_recordings.sha256[:16]}")):
+                           ("fixture_set", f"{hil_config.fixtures.name} sha256 {hil_recordings.sha256[:16]}"),
+                           ("thresholds", str(hil_config.thresholds))):
             record_testsuite_property(f"{prefix}.{key}", str(value))
     return _hil_runs.runs[hil_case]

@@ -1,26 +1,38 @@
 """Stream windows through a device and journal every result as it arrives.
 
 The journal is JSONL: a header line (what was run: board, variant, target, model hash, firmware
-build, fixture hash), then one line per window, flushed and fsynced before the next window is
-sent. ``resume=True`` reads it back, checks the header matches, and sends only the windows that
-have no complete line: an interrupted run (even ``kill -9``) loses no window and reports none twice.
+build, fixture hash and the hash of exactly the inputs sent), then one line per window (a result,
+or a failure with its reason), flushed and fsynced before the next window is sent.
+``resume=True`` reads it back, checks the header matches, and sends only the windows that have no
+result: an interrupted run (even ``kill -9``) loses no window and reports none twice.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-from harness.client import DeviceClient
+from harness.client import DeviceClient, DeviceError, DeviceTimeout
 
-__all__ = ["JournalMismatch", "RunHeader", "WindowResult", "read_journal", "stream_windows"]
+__all__ = [
+    "JournalMismatch",
+    "RunHeader",
+    "StreamOutcome",
+    "WindowFailure",
+    "WindowResult",
+    "inputs_sha256",
+    "read_journal",
+    "stream_windows",
+]
 
 
 class JournalMismatch(RuntimeError):
@@ -35,6 +47,8 @@ class RunHeader:
     model_hash: str
     build_id: str
     fixture_sha256: str
+    inputs_sha256: str
+    """sha256 of exactly what is sent: the calibrated int16 windows, little-endian, in order"""
     n_windows: int
     time_base: int
     clock_hz: int
@@ -45,6 +59,11 @@ class RunHeader:
         return d
 
 
+def inputs_sha256(x: np.ndarray) -> str:
+    """The identity of a run's inputs: sha256 of the windows exactly as they are sent."""
+    return hashlib.sha256(np.ascontiguousarray(x, dtype="<i2").tobytes()).hexdigest()
+
+
 @dataclass(frozen=True)
 class WindowResult:
     index: int
@@ -53,14 +72,58 @@ class WindowResult:
     scores: list[float] | list[int]
     cycles: int
     rtt_s: float
+    retries: list[str] = field(default_factory=list)
+    """the reason of every resend this window needed"""
 
 
-def read_journal(path: Path) -> tuple[RunHeader | None, dict[int, WindowResult], int]:
-    """Header, results by window index, and the number of torn (incomplete) lines skipped."""
+@dataclass(frozen=True)
+class WindowFailure:
+    """A window that could not be verified: it has no result, and this is why."""
+
+    index: int
+    window_id: int
+    reason: str
+    retries: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StreamOutcome:
+    """Everything a stream produced: results and failures by window index (journalled ones
+    included), resets seen, and why the stream stopped early (None: every window was tried)."""
+
+    results: dict[int, WindowResult]
+    failures: dict[int, WindowFailure]
+    aborted: str | None = None
+
+
+_HEADER_FIELDS = {f.name for f in fields(RunHeader)}
+_RESULT_FIELDS = {f.name for f in fields(WindowResult)}
+_FAILURE_FIELDS = {f.name for f in fields(WindowFailure)}
+
+
+def _record(path: Path, lineno: int, rec: object, key: str, names: set[str], required: set[str]) -> dict[str, object]:
+    if not isinstance(rec, dict) or not isinstance(rec.get(key), dict):
+        raise JournalMismatch(f"{path}:{lineno}: {key}: missing or not an object")
+    body = rec[key]
+    missing = sorted(required - set(body))
+    unknown = sorted(set(body) - names)
+    if missing or unknown:
+        raise JournalMismatch(f"{path}:{lineno}: {key}: " + "; ".join(
+            ([f"missing fields {', '.join(missing)}"] if missing else []) +
+            ([f"unknown fields {', '.join(unknown)}"] if unknown else [])))
+    return body  # type: ignore[no-any-return]
+
+
+def read_journal(path: Path) -> tuple[RunHeader | None, dict[int, WindowResult], dict[int, WindowFailure], int]:
+    """Header, results and failures by window index, and the number of torn lines skipped.
+
+    A window may be journalled as failed and later (after ``--resume``) as a result: the result
+    wins. Raises JournalMismatch, naming file and line, for anything that is not a journal line."""
     if not path.exists():
-        return None, {}, 0
+        return None, {}, {}, 0
     header: RunHeader | None = None
     results: dict[int, WindowResult] = {}
+    failures: dict[int, WindowFailure] = {}
     torn = 0
     with path.open() as fh:
         for lineno, line in enumerate(fh, start=1):
@@ -71,22 +134,41 @@ def read_journal(path: Path) -> tuple[RunHeader | None, dict[int, WindowResult],
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 raise JournalMismatch(f"{path}:{lineno}: not a JSON line") from None
-            if rec.get("kind") == "header":
-                header = RunHeader(**rec["header"])
-            elif rec.get("kind") == "result":
-                r = WindowResult(**rec["result"])
-                if r.index in results:
-                    raise JournalMismatch(f"{path}:{lineno}: window {r.index} journalled twice")
-                results[r.index] = r
-            else:
-                raise JournalMismatch(f"{path}:{lineno}: unknown record kind {rec.get('kind')!r}")
-    return header, results, torn
+            kind = rec.get("kind") if isinstance(rec, dict) else None
+            try:
+                if kind == "header":
+                    header = RunHeader(**_record(path, lineno, rec, "header", _HEADER_FIELDS,
+                                                 _HEADER_FIELDS))  # type: ignore[arg-type]
+                elif kind == "result":
+                    r = WindowResult(**_record(path, lineno, rec, "result", _RESULT_FIELDS,
+                                               _RESULT_FIELDS - {"retries"}))  # type: ignore[arg-type]
+                    if r.index in results:
+                        raise JournalMismatch(f"{path}:{lineno}: window {r.index} journalled twice")
+                    results[r.index] = r
+                    failures.pop(r.index, None)
+                elif kind == "failure":
+                    f = WindowFailure(**_record(path, lineno, rec, "failure", _FAILURE_FIELDS,
+                                                _FAILURE_FIELDS - {"retries"}))  # type: ignore[arg-type]
+                    if f.index not in results:
+                        failures[f.index] = f
+                else:
+                    raise JournalMismatch(f"{path}:{lineno}: unknown record kind {kind!r}")
+            except TypeError as exc:
+                raise JournalMismatch(f"{path}:{lineno}: malformed {kind} record: {exc}") from None
+    return header, results, failures, torn
 
 
 def _append(fh, rec: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
     fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
     fh.flush()
     os.fsync(fh.fileno())
+
+
+WINDOW_ERRORS = (DeviceError, DeviceTimeout)
+"""Failures that end one window, not the run."""
+MAX_CONSECUTIVE_FAILURES = 5
+"""After this many windows failed in a row, the device counts as gone: the stream stops and the
+remaining windows are journalled as failed with that reason."""
 
 
 def stream_windows(
@@ -98,19 +180,24 @@ def stream_windows(
     limit: int | None = None,
     progress: Callable[[Iterator[int], int], Iterator[int]] | None = None,
     depth: int = 1,
-) -> dict[int, WindowResult]:
+    check_every: int = 50,
+) -> StreamOutcome:
     """Send every window of ``x`` (int16[N, T, 3] calibrated counts) not yet journalled.
 
-    ``depth`` > 1 keeps that many requests in flight, so the next window is already in the
-    device's receive ring while it computes (the firmware buffers one encoded window). Depth 1
-    keeps the device's receive interrupts out of the measured inference, which the QEMU targets
-    need for exact instruction counts. Returns all results by window index, journalled ones included.
+    Every window ends journalled either as a result or as a failure with its reason; a failed
+    window does not stop the stream. ``depth`` > 1 keeps that many requests in flight, so the next
+    window is already in the device's receive ring while it computes (the firmware buffers one
+    encoded window). Depth 1 keeps the device's receive interrupts out of the measured inference,
+    which the QEMU targets need for exact instruction counts. The boot counter is checked (a
+    hello) after every failed window and every ``check_every`` windows, so a reset is named with
+    the window after which it was seen.
     """
     n = len(x) if limit is None else min(limit, len(x))
     journal.parent.mkdir(parents=True, exist_ok=True)
     done: dict[int, WindowResult] = {}
+    failed: dict[int, WindowFailure] = {}
     if resume:
-        old, done, _torn = read_journal(journal)
+        old, done, failed, _torn = read_journal(journal)
         if old is not None and old.identity() != header.identity():
             diff = {k: (v, header.identity()[k]) for k, v in old.identity().items() if header.identity()[k] != v}
             raise JournalMismatch(f"{journal}: cannot resume, the journal is for another run: {diff}")
@@ -118,29 +205,72 @@ def stream_windows(
     elif journal.exists():
         journal.unlink()
     todo = [i for i in range(n) if i not in done]
+    failed = {i: f for i, f in failed.items() if i >= n}  # failed windows in range are tried again
+    outcome = StreamOutcome(done, failed)
     with journal.open("a") as fh:
-        if not resume or (not done and journal.stat().st_size == 0):
+        if not resume or journal.stat().st_size == 0:
             _append(fh, {"kind": "header", "header": asdict(header)})
         it: Iterator[int] = iter(todo)
         if progress is not None:
             it = progress(it, len(todo))
         inflight: deque[tuple[int, float]] = deque()
+        streak = 0
+        since_check = 0
+
+        def fail(i: int, reason: str, retries: list[str]) -> None:
+            wf = WindowFailure(i, i, reason, retries)
+            _append(fh, {"kind": "failure", "failure": asdict(wf)})
+            failed[i] = wf
+
+        def check_boot(i: int) -> None:
+            with contextlib.suppress(*WINDOW_ERRORS):  # a silent device shows up as failing windows
+                client.hello(at_window=i)
 
         def settle() -> None:
+            nonlocal streak, since_check
             i, t0 = inflight.popleft()
-            r = client.finish_infer(i, x[i])
-            wr = WindowResult(i, r.window_id, r.cls, list(r.scores), r.cycles, round(time.perf_counter() - t0, 6))
+            try:
+                r, reasons = client.finish_infer(i, x[i])
+            except WINDOW_ERRORS as exc:
+                client.abandon(i)
+                fail(i, str(exc), getattr(exc, "reasons", []))
+                streak += 1
+                check_boot(i)
+                return
+            wr = WindowResult(i, r.window_id, r.cls, list(r.scores), r.cycles, round(time.perf_counter() - t0, 6),
+                              reasons)
             _append(fh, {"kind": "result", "result": asdict(wr)})
             done[i] = wr
+            streak = 0
+            since_check += 1
+            if since_check >= check_every:
+                since_check = 0
+                check_boot(i)
 
-        for i in it:
-            if len(inflight) >= depth:
+        try:
+            for i in it:
+                while len(inflight) >= depth:
+                    settle()
+                if streak >= MAX_CONSECUTIVE_FAILURES:
+                    outcome.aborted = (f"{MAX_CONSECUTIVE_FAILURES} windows in a row failed; the last: "
+                                       f"{failed[max(failed)].reason}")
+                    break
+                inflight.append((i, time.perf_counter()))
+                client.start_infer(i, x[i])
+            while inflight:
                 settle()
-            inflight.append((i, time.perf_counter()))
-            client.start_infer(i, x[i])
-        while inflight:
-            settle()
-    return dict(sorted(done.items()))
+        except ConnectionError as exc:
+            outcome.aborted = f"link lost: {exc}"
+            for i, _t0 in inflight:
+                client.abandon(i)
+            inflight.clear()
+        if outcome.aborted is not None:
+            for i in todo:
+                if i not in done and i not in failed:
+                    fail(i, f"not verified: stream stopped ({outcome.aborted})", [])
+    outcome.results = dict(sorted(done.items()))
+    outcome.failures = dict(sorted(failed.items()))
+    return outcome
 
 
 def _truncate_torn(journal: Path) -> None:

@@ -4,7 +4,7 @@ Public surface: the message dataclasses, :func:`encode_frame`, :func:`decode_fra
 :class:`Deframer` and the typed errors. construct objects stay inside this package.
 """
 
-from protocol.crc import crc16_ccitt
+from protocol.crc import crc16_ccitt, crc32_input
 from protocol.deframer import Deframer, FrameEvent
 from protocol.errors import (
     CobsError,
@@ -75,6 +75,7 @@ __all__ = [
     "Variant",
     "VersionError",
     "crc16_ccitt",
+    "crc32_input",
     "decode_frame",
     "encode_frame",
 ]

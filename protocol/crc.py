@@ -1,27 +1,27 @@
-"""CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor). Check: 0x29B1."""
+"""The two checksums of the protocol, both from the standard library.
+
+- Frame CRC: CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor); check
+  value 0x29B1. ``binascii.crc_hqx`` computes exactly this CRC.
+- End-to-end input check: CRC-32/ISO-HDLC (poly 0x04C11DB7 reflected, init and final xor
+  0xFFFFFFFF, the zlib CRC); check value 0xCBF43926. A different polynomial and width from the
+  frame CRC, so an error pattern that the frame CRC misses is not also missed by this one.
+"""
 
 from __future__ import annotations
 
-__all__ = ["CRC_INIT", "crc16_ccitt"]
+import binascii
+import zlib
+
+__all__ = ["CRC_INIT", "crc16_ccitt", "crc32_input"]
 
 CRC_INIT = 0xFFFF
 
 
-def _table() -> tuple[int, ...]:
-    out = []
-    for i in range(256):
-        c = i << 8
-        for _ in range(8):
-            c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
-        out.append(c & 0xFFFF)
-    return tuple(out)
-
-
-_TABLE = _table()
-
-
 def crc16_ccitt(data: bytes | bytearray | memoryview, crc: int = CRC_INIT) -> int:
-    """CRC of ``data``, continuing from ``crc``. Bit-exact with ``proto_crc16`` in C."""
-    for b in bytes(data):
-        crc = ((crc << 8) & 0xFFFF) ^ _TABLE[((crc >> 8) ^ b) & 0xFF]
-    return crc
+    """CRC-16/CCITT-FALSE of ``data``, continuing from ``crc``. Bit-exact with ``proto_crc16`` in C."""
+    return binascii.crc_hqx(data, crc)
+
+
+def crc32_input(data: bytes | bytearray | memoryview) -> int:
+    """CRC-32 (zlib) of ``data``. Bit-exact with ``proto_crc32`` in C."""
+    return zlib.crc32(data) & 0xFFFFFFFF

@@ -52,7 +52,7 @@ def _valid() -> list[tuple[str, Message, int, str]]:
          1, "Info reply after a HardFault"),
         ("infer", Infer(42, 50, 3, window), 2, "Infer request: a 50x3 window"),
         ("infer_extremes", Infer(0xFFFFFFFF, 2, 3, (-32768, 32767, 0, -1, 1, 0)), 3, "Infer with int16 extremes"),
-        ("result_q", Result(42, 2, ScoreKind.INT32_Q, 4, (-5000, 120, 9000, -2**31), 123456, 0xBEEF), 2,
+        ("result_q", Result(42, 2, ScoreKind.INT32_Q, 4, (-5000, 120, 9000, -2**31), 123456, 0xDEADBEEF), 2,
          "Result with int32 Q scores"),
         ("result_f", Result(43, 1, ScoreKind.FLOAT32, 4, (-1.5, 2.25, 0.0, 1e-3), 999, 0x0001), 4,
          "Result with float32 scores"),

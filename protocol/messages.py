@@ -54,7 +54,8 @@ __all__ = [
     "message_types",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+"""2: Result.input_crc became a CRC-32 (was the frame's CRC-16 over the same bytes)."""
 MAX_PAYLOAD = 1600
 """Largest payload either side accepts: a 256-sample 3-axis window (1,536 bytes) plus its header."""
 MAX_SCORES = 8
@@ -98,7 +99,8 @@ class ScoreKind(IntEnum):
 
 class TimeBase(IntEnum):
     DWT_CYCLES = 0
-    """DWT CYCCNT: real core cycles (boards, Renode)."""
+    """DWT CYCCNT: core cycles on silicon. Renode's DWT model counts virtual time x clock instead
+    (instructions / PerformanceInMips in quanta): the harness labels that by target, not by this value."""
     SYSTICK_ICOUNT = 1
     """SysTick under QEMU -icount: emulated instructions, one per cycle by assumption."""
     NONE = 2
@@ -204,14 +206,15 @@ _RESULT = cs.Struct(
         default=cs.Error,
     ),
     "cycles" / cs.Int32ul,
-    "input_crc" / cs.Int16ul,
+    "input_crc" / cs.Int32ul,
     cs.Terminated,
 )
 
 
 @dataclass(frozen=True)
 class Result(_Msg):
-    """One inference: class, logits, device time (in the Info's time base), CRC of samples received."""
+    """One inference: class, logits, device time (in the Info's time base), and ``input_crc``: the
+    CRC-32 (:func:`protocol.crc.crc32_input`) of the sample bytes as the device received them."""
 
     TYPE = MsgType.RESULT
     _SCHEMA = _RESULT

@@ -38,6 +38,8 @@ class CProto:
         lib.proto_host_encode.restype = ctypes.c_long
         lib.proto_host_crc16.argtypes = [u8p, ctypes.c_size_t]
         lib.proto_host_crc16.restype = ctypes.c_uint16
+        lib.proto_host_crc32.argtypes = [u8p, ctypes.c_size_t]
+        lib.proto_host_crc32.restype = ctypes.c_uint32
         lib.proto_host_deframe.argtypes = [u8p, ctypes.c_size_t, u8p, ctypes.c_size_t]
         lib.proto_host_deframe.restype = ctypes.c_long
         lib.proto_host_session_start.argtypes = [u8p, ctypes.c_size_t]
@@ -53,6 +55,9 @@ class CProto:
 
     def crc16(self, data: bytes) -> int:
         return int(self.lib.proto_host_crc16(self._buf(data), len(data)))
+
+    def crc32(self, data: bytes) -> int:
+        return int(self.lib.proto_host_crc32(self._buf(data), len(data)))
 
     def encode(self, type_id: int, seq: int, payload: bytes, fail_after: int = -1) -> bytes:
         out = (ctypes.c_uint8 * 4096)()

@@ -33,6 +33,7 @@ from protocol import (
     Result,
     Stats,
     crc16_ccitt,
+    crc32_input,
     decode_frame,
     encode_frame,
 )
@@ -50,6 +51,9 @@ class PyProto:
 
     def crc16(self, data: bytes) -> int:
         return crc16_ccitt(data)
+
+    def crc32(self, data: bytes) -> int:
+        return crc32_input(data)
 
     def encode(self, type_id: int, seq: int, payload: bytes) -> bytes:
         return cobs_encode(encode_raw(type_id, seq, payload)) + b"\x00"
@@ -86,6 +90,26 @@ def impl(request: pytest.FixtureRequest, cproto: CProto) -> PyProto | CProto:
 
 def test_crc_check_value(impl: PyProto | CProto) -> None:
     assert impl.crc16(b"123456789") == 0x29B1
+    assert impl.crc32(b"123456789") == 0xCBF43926
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=600))
+def test_c_and_python_checksums_agree_on_any_bytes(cproto: CProto, data: bytes) -> None:
+    assert cproto.crc16(data) == crc16_ccitt(data)
+    assert cproto.crc32(data) == crc32_input(data)
+
+
+def test_the_input_crc32_catches_an_error_pattern_the_frame_crc16_misses() -> None:
+    """x^16 + x^12 + x^5 + 1 is the CRC-16 polynomial: XOR-ing it into the bytes at any offset leaves
+    CRC-16 unchanged (a 4-bit error), while the end-to-end CRC-32 of the samples changes."""
+    samples = bytes(range(100))
+    pattern = (0x11021).to_bytes(3, "big")
+    bad = bytearray(samples)
+    for i, p in enumerate(pattern):
+        bad[40 + i] ^= p
+    assert crc16_ccitt(bytes(bad)) == crc16_ccitt(samples)
+    assert crc32_input(bytes(bad)) != crc32_input(samples)
 
 
 @pytest.mark.parametrize("name", sorted(INDEX))
@@ -234,7 +258,7 @@ def test_c_dispatcher_replays_a_repeated_sequence_number_without_rerunning(cprot
     (again,) = _c_session_replies(cproto, req)
     assert isinstance(first, Frame) and isinstance(first.msg, Result) and first.msg.window_id == 77
     samples = b"".join(v.to_bytes(2, "little", signed=True) for v in (1, 2, 3, 4, 5, 6))
-    assert first.msg.input_crc == crc16_ccitt(samples)
+    assert first.msg.input_crc == crc32_input(samples)
     assert again == first and cproto.infer_calls() == 1
     _c_session_replies(cproto, encode_frame(Infer(78, 2, 3, (1, 2, 3, 4, 5, 6)), 41))
     assert cproto.infer_calls() == 2

@@ -10,7 +10,7 @@ import pytest
 
 from harness.run import JournalMismatch, RunHeader, WindowResult, _truncate_torn, read_journal
 
-HEADER = RunHeader("collar", "w8a16", "qemu", "aa" * 8, "b1", "ff" * 32, 10, 1, 12_500_000)
+HEADER = RunHeader("collar", "w8a16", "qemu", "aa" * 8, "b1", "ff" * 32, "ee" * 32, 10, 1, 12_500_000)
 
 
 def _write(path: Path, n: int, torn: bool) -> None:
@@ -26,10 +26,10 @@ def _write(path: Path, n: int, torn: bool) -> None:
 def test_a_torn_last_line_is_dropped_and_counted(tmp_path: Path) -> None:
     j = tmp_path / "j.jsonl"
     _write(j, 4, torn=True)
-    header, done, torn = read_journal(j)
-    assert header == HEADER and sorted(done) == [0, 1, 2, 3] and torn == 1
+    header, done, failed, torn = read_journal(j)
+    assert header == HEADER and sorted(done) == [0, 1, 2, 3] and not failed and torn == 1
     _truncate_torn(j)
-    assert read_journal(j)[2] == 0 and j.read_text().endswith("\n")
+    assert read_journal(j)[3] == 0 and j.read_text().endswith("\n")
 
 
 def test_a_window_journalled_twice_is_an_error(tmp_path: Path) -> None:
@@ -48,3 +48,44 @@ def test_resume_refuses_a_journal_of_another_model(tmp_path: Path) -> None:
     other = RunHeader(**{**asdict(HEADER), "model_hash": "bb" * 8})
     with pytest.raises(JournalMismatch, match="model_hash"):
         stream_windows(None, [], other, j, resume=True)  # type: ignore[arg-type]
+
+
+def test_resume_refuses_a_journal_whose_inputs_differ(tmp_path: Path) -> None:
+    """Same fixture file, other calibrated inputs (e.g. a changed per-cow rotation in meta.json)."""
+    from harness.run import stream_windows
+
+    j = tmp_path / "j.jsonl"
+    _write(j, 2, torn=False)
+    other = RunHeader(**{**asdict(HEADER), "inputs_sha256": "dd" * 32})
+    with pytest.raises(JournalMismatch, match="inputs_sha256"):
+        stream_windows(None, [], other, j, resume=True)  # type: ignore[arg-type]
+
+
+def test_a_failure_is_superseded_by_a_later_result(tmp_path: Path) -> None:
+    from harness.run import WindowFailure
+
+    j = tmp_path / "j.jsonl"
+    _write(j, 2, torn=False)
+    with j.open("a") as fh:
+        fh.write(json.dumps({"kind": "failure", "failure": asdict(WindowFailure(2, 2, "timeout", ["timeout"]))}) + "\n")
+        fh.write(json.dumps({"kind": "failure", "failure": asdict(WindowFailure(3, 3, "CRC", []))}) + "\n")
+        fh.write(json.dumps({"kind": "result", "result": asdict(WindowResult(2, 2, 0, [0, 0, 0, 0], 5, 0.1))}) + "\n")
+    _, done, failed, _ = read_journal(j)
+    assert sorted(done) == [0, 1, 2] and sorted(failed) == [3] and failed[3].reason == "CRC"
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('{"kind": "result", "result": {"index": 1}}', "missing fields"),
+    ('{"kind": "result", "result": [1, 2]}', "result: missing or not an object"),
+    ('{"kind": "header", "header": {"board": "collar", "bogus": 1}}', "unknown fields bogus"),
+    ('[1, 2, 3]', "unknown record kind None"),
+    ('{"kind": "weird"}', "unknown record kind 'weird'"),
+    ('not json', "not a JSON line"),
+])
+def test_a_malformed_journal_line_names_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+    j = tmp_path / "j.jsonl"
+    _write(j, 1, torn=False)
+    j.write_text(j.read_text() + line + "\n")
+    with pytest.raises(JournalMismatch, match=message) as err:
+        read_journal(j)
+    assert f"{j}:3:" in str(err.value)

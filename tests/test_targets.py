@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import needs_qemu
 
 from harness.boards import BOARDS
 from harness.targets import BoardTarget, HardwareMap, RenodeTarget, TargetUnavailable
@@ -79,23 +80,102 @@ def test_hardware_map_binds_boards_and_refuses_ambiguity(tmp_path: Path) -> None
     with pytest.raises(ValueError, match=r"hw\.json:1: not valid JSON"):
         HardwareMap.load(p)
     p.write_text(json.dumps({"boards": {"a": {"board": "toaster"}}}))
-    with pytest.raises(ValueError, match="board must be one of"):
+    with pytest.raises(ValueError, match=r"boards\.a\.board: must be one of"):
         HardwareMap.load(p)
 
 
-@pytest.mark.board
-def test_board_target_without_port_or_probe_is_unavailable() -> None:
+def test_a_configured_board_that_is_absent_is_an_error_not_a_skip() -> None:
+    from harness.targets.board import BoardEntry, BoardNotFound
+
     t = BoardTarget("eartag", "w8a16")
-    with pytest.raises(TargetUnavailable, match="no port and no usb_serial"):
+    with pytest.raises(BoardNotFound, match="no port and no usb_serial"):
         t.find_port()
-    with pytest.raises(TargetUnavailable, match="no probe id"):
+    with pytest.raises(BoardNotFound, match="no probe id"):
         t._session()
-
-
-@pytest.mark.board
-def test_board_target_with_an_unknown_usb_serial_is_unavailable() -> None:
-    from harness.targets.board import BoardEntry
-
     t = BoardTarget("eartag", "w8a16", entry=BoardEntry("x", "eartag", "P", None, "NO-SUCH-SERIAL"))
-    with pytest.raises(TargetUnavailable, match="NO-SUCH-SERIAL"):
+    with pytest.raises(BoardNotFound, match="NO-SUCH-SERIAL"):
         t.find_port()
+    with pytest.raises(BoardNotFound, match="/dev/ttyNOPE does not exist"):
+        BoardTarget("eartag", "w8a16", port="/dev/ttyNOPE", probe="000683DEADBEEF").start()
+    assert not issubclass(BoardNotFound, TargetUnavailable)
+
+
+class _FakeSession:
+    """pyocd's session at its API boundary: records what reaches it."""
+
+    calls: list[tuple[str, object]] = []
+
+    def __init__(self) -> None:
+        self.target = self
+
+    def __enter__(self) -> _FakeSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _FakeSession.calls.append(("close", None))
+
+    def reset(self) -> None:
+        _FakeSession.calls.append(("reset", None))
+
+
+def _mock_pyocd(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
+    import pyocd.core.helpers
+    import pyocd.flash.file_programmer
+
+    calls: list[tuple[str, object]] = []
+    _FakeSession.calls = calls
+
+    def session_with_chosen_probe(**kw: object) -> _FakeSession:
+        calls.append(("session", kw))
+        return _FakeSession()
+
+    class Programmer:
+        def __init__(self, session: object) -> None:
+            calls.append(("programmer", type(session).__name__))
+
+        def program(self, path: str, file_format: str) -> None:
+            calls.append(("program", (path, file_format)))
+
+    monkeypatch.setattr(pyocd.core.helpers.ConnectHelper, "session_with_chosen_probe",
+                        staticmethod(session_with_chosen_probe))
+    monkeypatch.setattr(pyocd.flash.file_programmer, "FileProgrammer", Programmer)
+    return calls
+
+
+@needs_qemu
+def test_the_board_target_flashes_exactly_the_given_elf_through_the_given_probe(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from harness.targets import make_target
+    from harness.targets.base import build_firmware
+
+    calls = _mock_pyocd(monkeypatch)
+    elf = tmp_path / "field firmware.elf"
+    elf.write_bytes(build_firmware("eartag", "w8a16").read_bytes())
+    t = make_target("board", "eartag", "w8a16", image=elf, port="loop://", probe="000683DEADBEEF")
+    assert t.start() == "loop://"
+    session = next(v for k, v in calls if k == "session")
+    assert session["unique_id"] == "000683DEADBEEF" and session["target_override"] == "nrf52840"  # type: ignore[index]
+    assert ("program", (str(elf), "elf")) in calls and ("reset", None) in calls
+
+
+def test_no_flash_never_calls_pyocd_and_needs_no_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.targets import make_target
+
+    calls = _mock_pyocd(monkeypatch)
+    t = make_target("board", "collar", "w8a16", port="loop://", no_flash=True)
+    assert t.start() == "loop://" and calls == []
+    with pytest.raises(ValueError, match="cannot be combined with --image"):
+        make_target("board", "collar", "w8a16", port="loop://", no_flash=True, image=Path("x.elf"))
+
+
+@needs_qemu
+def test_the_board_target_refuses_the_other_boards_image_before_flashing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.targets import make_target
+    from harness.targets.base import ImageError, build_firmware
+
+    calls = _mock_pyocd(monkeypatch)
+    t = make_target("board", "eartag", "w8a16", image=build_firmware("collar", "w8a16"), port="loop://", probe="P")
+    with pytest.raises(ImageError, match="built for board 'collar', but this target runs 'eartag'"):
+        t.start()
+    assert calls == []

@@ -147,23 +147,92 @@ def build_fixtures(data_root: Path, out_dir: Path, window: int = DEFAULT_WINDOW)
     return meta
 
 
+FORMAT = "cattle-hil-windows/1"
+ROTATION_TOLERANCE = 0.01
+"""A per-cow rotation (cos, sin) in Q14 must have cos^2 + sin^2 within 1 % of 2^28."""
+
+
+def _fail(path: Path, field: str, problem: str) -> RecordingError:
+    return RecordingError(f"{path}: {field}: {problem}")
+
+
+def validate_meta(meta: object, path: Path, ws: WindowSet | None = None) -> dict[str, tuple[int, int]]:
+    """Check meta.json against its format (and against the windows, when given); return the
+    rotations by cow. Raises RecordingError naming the file, the field and the problem."""
+    if not isinstance(meta, dict):
+        raise _fail(path, "(top level)", f"must be an object, got {type(meta).__name__}")
+    if meta.get("format") != FORMAT:
+        raise _fail(path, "format", f"{meta.get('format')!r} is not {FORMAT!r} (a file of another version or kind)")
+    want_labels = {str(i): n for i, n in enumerate(CLASS_NAMES)}
+    if meta.get("label_map") != want_labels:
+        raise _fail(path, "label_map", f"{meta.get('label_map')!r} differs from the classes the models were "
+                    f"trained on, {want_labels}")
+    win = meta.get("window_samples")
+    if isinstance(win, bool) or not isinstance(win, int) or win < 1:
+        raise _fail(path, "window_samples", f"must be a positive whole number, got {win!r}")
+    if meta.get("channels") != ["x", "y", "z"]:
+        raise _fail(path, "channels", f"must be ['x', 'y', 'z'], got {meta.get('channels')!r}")
+    doc = meta.get("orientation_rotation_q14")
+    if not isinstance(doc, dict) or not isinstance(doc.get("all_cows"), dict):
+        raise _fail(path, "orientation_rotation_q14.all_cows", "missing: the per-cow rotations")
+    rotations: dict[str, tuple[int, int]] = {}
+    for cow, r in doc["all_cows"].items():
+        field = f"orientation_rotation_q14.all_cows.{cow}"
+        if (not isinstance(r, list) or len(r) != 2
+                or any(isinstance(v, bool) or not isinstance(v, int) for v in r)):
+            raise _fail(path, field, f"must be [cos, sin] as two whole numbers (Q14), got {r!r}")
+        c, s_ = int(r[0]), int(r[1])
+        norm = c * c + s_ * s_
+        if abs(norm - (1 << 28)) > ROTATION_TOLERANCE * (1 << 28):
+            raise _fail(path, field, f"({c}, {s_}) is not a rotation: cos^2 + sin^2 = {norm}, not within "
+                        f"{ROTATION_TOLERANCE:.0%} of 2^28 (Q14)")
+        rotations[cow] = (c, s_)
+    if ws is not None:
+        if ws.x.shape[1] != win:
+            raise _fail(path, "window_samples", f"{win}, but the windows hold {ws.x.shape[1]} samples each")
+        n = meta.get("n_windows")
+        if n != len(ws):
+            raise _fail(path, "n_windows", f"{n!r}, but windows.npz holds {len(ws)} windows")
+        missing = sorted(set(ws.cows) - set(rotations))
+        if missing:
+            raise _fail(path, "orientation_rotation_q14.all_cows", f"no rotation for cow(s) {', '.join(missing)}")
+    return rotations
+
+
 def load_fixtures(fixture_dir: Path) -> FixtureSet:
-    """Load a fixture folder; checks the npz against the hash in meta.json."""
+    """Load a fixture folder; checks the npz against the hash in meta.json, and both against the
+    format. Raises FileNotFoundError or RecordingError naming file, field and problem."""
     fixture_dir = Path(fixture_dir)
     npz, meta_path = fixture_dir / "windows.npz", fixture_dir / "meta.json"
     for p in (npz, meta_path):
         if not p.is_file():
             raise FileNotFoundError(f"{p}: fixture file missing; rebuild with `hil fixtures build`")
-    meta = json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RecordingError(f"{meta_path}: not valid JSON: {exc}") from None
+    validate_meta(meta, meta_path)
     raw = npz.read_bytes()
     sha = hashlib.sha256(raw).hexdigest()
     if sha != meta.get("windows_npz_sha256"):
         raise RecordingError(f"{npz}: sha256 {sha} does not match {meta_path}")
-    with np.load(io.BytesIO(raw), allow_pickle=False) as z:
-        ws = WindowSet(z["x"], z["y"], z["cow"].astype(str), z["bout"].astype(str), z["start"])
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            missing = sorted({"x", "y", "cow", "bout", "start"} - set(z.files))
+            if missing:
+                raise RecordingError(f"{npz}: arrays {', '.join(missing)} missing")
+            ws = WindowSet(z["x"], z["y"], z["cow"].astype(str), z["bout"].astype(str), z["start"])
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        if isinstance(exc, RecordingError):
+            raise
+        raise RecordingError(f"{npz}: not a readable npz archive ({type(exc).__name__}: {exc})") from None
     if ws.x.ndim != 3 or ws.x.shape[2] != 3 or ws.x.dtype != np.int16:
         raise RecordingError(f"{npz}: x must be int16[N, T, 3], got {ws.x.dtype}{list(ws.x.shape)}")
-    rot_doc = meta["orientation_rotation_q14"]
-    assert isinstance(rot_doc, dict)
-    rotations = {c: (int(r[0]), int(r[1])) for c, r in rot_doc["all_cows"].items()}
+    n = len(ws)
+    for name, arr in (("y", ws.y), ("cow", ws.cow), ("bout", ws.bout), ("start", ws.start)):
+        if arr.shape != (n,):
+            raise RecordingError(f"{npz}: {name} must have one entry per window ({n}), got shape {list(arr.shape)}")
+    if n and (ws.y.min() < 0 or ws.y.max() >= len(CLASS_NAMES)):
+        raise RecordingError(f"{npz}: y holds labels outside 0..{len(CLASS_NAMES) - 1}")
+    rotations = validate_meta(meta, meta_path, ws)
     return FixtureSet(ws, rotations, meta, sha)

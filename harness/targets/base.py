@@ -6,14 +6,127 @@ import subprocess
 from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-__all__ = ["FW_DIR", "Target", "TargetUnavailable", "build_firmware", "firmware_image"]
+__all__ = [
+    "FW_DIR",
+    "ImageError",
+    "Target",
+    "TargetUnavailable",
+    "WrongBoard",
+    "build_firmware",
+    "check_image",
+    "die_with_parent",
+    "firmware_image",
+    "log_tail",
+]
 
 FW_DIR = Path(__file__).resolve().parents[2] / "device_fw"
 
 
 class TargetUnavailable(RuntimeError):
-    """This target cannot run here (missing tool, no board attached); the message says why."""
+    """This target cannot run here (missing tool, nothing configured); the message says why."""
+
+
+class WrongBoard(RuntimeError):
+    """The device reports another board than the one asked for."""
+
+
+class ImageError(ValueError):
+    """A firmware image that cannot run on the board asked for; the message says what and where."""
+
+
+def _image_board_name(f: Any) -> str | None:
+    """The string our firmware keeps in ``board_name`` (board.h), read from the ELF; None when the
+    image has no such symbol (field firmware of another make)."""
+    symtab = f.get_section_by_name(".symtab")
+    if symtab is None:
+        return None
+    syms = symtab.get_symbol_by_name("board_name")
+    if not syms:
+        return None
+    sym = syms[0]
+    addr, size = sym["st_value"], sym["st_size"]
+    for sec in f.iter_sections():
+        lo = sec["sh_addr"]
+        if sec["sh_type"] == "SHT_PROGBITS" and lo <= addr and addr + size <= lo + sec["sh_size"]:
+            raw = sec.data()[addr - lo: addr - lo + size]
+            return raw.split(b"\0", 1)[0].decode("ascii", errors="replace")
+    return None
+
+
+def check_image(elf: Path, board: str, image_board: str | None = None) -> Path:
+    """Refuse, before anything starts, an image that is missing, not a 32-bit little-endian ARM
+    ELF executable, has loadable segments outside the board's flash and RAM, or (when the image
+    names its board, as ours do in ``board_name``) was built for another board than
+    ``image_board`` (e.g. ``eartag-qemu``; default ``board``).
+
+    Raises:
+        ImageError: naming the file and the problem.
+    """
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    from harness.boards import BOARDS
+
+    elf = Path(elf)
+    if not elf.is_file():
+        raise ImageError(f"{elf}: firmware image not found")
+    b = BOARDS[board]
+    regions = (("flash", b.flash_origin, b.flash_bytes), ("RAM", b.ram_origin, b.ram_bytes))
+    try:
+        with elf.open("rb") as fh:
+            f = ELFFile(fh)
+            if f["e_machine"] != "EM_ARM" or f.elfclass != 32 or not f.little_endian:
+                raise ImageError(f"{elf}: not a 32-bit little-endian ARM ELF (machine {f['e_machine']}, "
+                                 f"class {f.elfclass})")
+            if f["e_type"] != "ET_EXEC":
+                raise ImageError(f"{elf}: ELF type {f['e_type']}, not an executable image")
+            loads = [s for s in f.iter_segments() if s["p_type"] == "PT_LOAD" and s["p_memsz"] > 0]
+            if not loads:
+                raise ImageError(f"{elf}: no loadable segment")
+            for seg in loads:
+                for addr, size, what in ((seg["p_vaddr"], seg["p_memsz"], "runs at"),
+                                         (seg["p_paddr"], seg["p_filesz"], "loads at")):
+                    if size == 0:
+                        continue
+                    if not any(lo <= addr and addr + size <= lo + n for _, lo, n in regions):
+                        mem = ", ".join(f"{name} 0x{lo:08x}-0x{lo + n:08x}" for name, lo, n in regions)
+                        raise ImageError(f"{elf}: a segment {what} 0x{addr:08x}-0x{addr + size:08x}, outside "
+                                         f"the {board}'s memory map ({b.part}: {mem}): an image for another "
+                                         "board, or too large for this one")
+            built_for = _image_board_name(f)
+    except ELFError as exc:
+        raise ImageError(f"{elf}: not an ELF file ({exc})") from None
+    want = image_board or board
+    if built_for is not None and built_for != want:
+        raise ImageError(f"{elf}: image built for board {built_for!r}, but this target runs {want!r}: "
+                         "wrong image for this board")
+    return elf
+
+
+def log_tail(path: Path | None, lines: int = 15) -> str:
+    """The last ``lines`` lines of a log file, or '' when there is none."""
+    if path is None or not path.is_file():
+        return ""
+    text = path.read_text(errors="replace").rstrip().splitlines()
+    return "\n".join(text[-lines:])
+
+
+def die_with_parent() -> None:
+    """preexec_fn for emulator processes: the kernel kills the child when the harness dies, also
+    on SIGKILL (Linux PR_SET_PDEATHSIG); a no-op elsewhere."""
+    import ctypes
+    import os
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def firmware_image(image_board: str, variant: str) -> Path:
@@ -51,6 +164,15 @@ class Target(ABC):
     @abstractmethod
     def stop(self) -> None:
         """Stop the device and release everything; safe to call twice."""
+
+    def time_base_note(self) -> str:
+        """Settings that qualify this target's time base (Renode: MIPS and quantum); '' if none."""
+        return ""
+
+    def diagnostics(self) -> str:
+        """What the target knows about a failure (emulator exit status, the tail of its log),
+        prefixed with a newline, or ''. Added to errors raised while talking to the device."""
+        return ""
 
     @property
     def description(self) -> str:

@@ -2,22 +2,27 @@
 
 Deterministic time: ``-icount shift=N,align=off``; the UART is a TCP server with ``wait=on`` (the
 VM starts only when the harness connects, so no byte is lost) and ``nodelay=on``. The process is
-always reaped: on stop(), on garbage collection and at interpreter exit.
+always reaped: on stop(), on garbage collection, at interpreter exit, and by the kernel when the
+harness dies (PR_SET_PDEATHSIG, so also after ``kill -9``). QEMU's stderr goes to a log file whose
+tail is in every error about the device.
 """
 
 from __future__ import annotations
 
 import atexit
 import functools
+import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import weakref
 from pathlib import Path
+from typing import IO
 
 from harness.boards import BOARDS
-from harness.targets.base import Target, TargetUnavailable, build_firmware
+from harness.targets.base import Target, TargetUnavailable, build_firmware, check_image, die_with_parent, log_tail
 
 __all__ = ["QemuTarget", "free_port", "qemu_command"]
 
@@ -60,6 +65,8 @@ class QemuTarget(Target):
         self.port = 0
         self._finalizer: weakref.finalize | None = None
         self._atexit = functools.partial(_kill, None)
+        self.log_path: Path | None = None
+        self._log: IO[bytes] | None = None
 
     @property
     def image_board(self) -> str:
@@ -72,11 +79,14 @@ class QemuTarget(Target):
             if shutil.which("arm-none-eabi-gcc") is None:
                 raise TargetUnavailable("arm-none-eabi-gcc not found: cannot build the firmware image")
             self.elf = build_firmware(self.image_board, self.variant)
-        if not self.elf.is_file():
-            raise FileNotFoundError(f"{self.elf}: firmware image not found")
+        check_image(self.elf, self.board, self.image_board)
         self.port = free_port()
         cmd = qemu_command(self.board, self.elf, self.port)
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        fd, name = tempfile.mkstemp(prefix=f"qemu-{self.board}-{self.variant}-", suffix=".log")
+        self.log_path = Path(name)
+        self._log = os.fdopen(fd, "wb")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                                     preexec_fn=die_with_parent)
         self._finalizer = weakref.finalize(self, _kill, self.proc)
         self._atexit = functools.partial(_kill, self.proc)
         atexit.register(self._atexit)
@@ -90,8 +100,8 @@ class QemuTarget(Target):
         needle = f":{self.port:04X} 00000000:0000 0A"  # LISTEN on our port in /proc/net/tcp
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise RuntimeError(f"QEMU exited with {self.proc.returncode}: {' '.join(cmd)}\n{err}")
+                raise RuntimeError(f"QEMU exited with status {self.proc.returncode} before listening: "
+                                   f"{' '.join(cmd)}{self.diagnostics()}")
             try:
                 if needle in Path("/proc/net/tcp").read_text():
                     return
@@ -102,6 +112,15 @@ class QemuTarget(Target):
         self.stop()
         raise TimeoutError(f"QEMU did not listen on 127.0.0.1:{self.port} within {timeout} s")
 
+    def diagnostics(self) -> str:
+        parts = []
+        if self.proc is not None and self.proc.poll() is not None:
+            parts.append(f"QEMU exited with status {self.proc.returncode}")
+        tail = log_tail(self.log_path)
+        if tail:
+            parts.append(f"QEMU log ({self.log_path}), last lines:\n{tail}")
+        return "".join(f"\n{p}" for p in parts)
+
     def reset(self) -> str:
         self.stop()
         return self.start()
@@ -109,7 +128,8 @@ class QemuTarget(Target):
     def stop(self) -> None:
         if self.proc is not None:
             _kill(self.proc)
-            if self.proc.stderr:
-                self.proc.stderr.close()
             atexit.unregister(self._atexit)
             self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None

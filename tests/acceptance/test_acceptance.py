@@ -1,23 +1,29 @@
-"""The acceptance suite: run unchanged against QEMU in CI (--hil-target qemu, the default) and
-against an attached board before release (--hil-target board --hil-port ... --hil-probe ...).
+"""The acceptance suite: run unchanged against QEMU in CI (--hil-target qemu, the default), against
+Renode, and against an attached board before release (--hil-target board --hil-port ... --hil-probe
+...). Floors and budgets come from the thresholds file (--hil-thresholds; default the packaged one).
 
-Each test reads the one device run of its (board, variant) case; see harness.pytest_plugin.
+Each test reads the one device run of its (board, variant) case and asserts checks computed by
+harness.evaluate.check_acceptance: the same rule `hil run` applies.
 """
 
 from __future__ import annotations
+
+import pytest
 
 from harness.evaluate import DeviceRun
 from harness.metrics import BitExact, FloatAgreement
 
 
-def _check(run: DeviceRun, name: str) -> None:
-    found = [(ok, detail) for n, ok, detail in run.checks if n == name]
-    assert found, f"no {name!r} check for {run.board}/{run.variant}"
-    ok, detail = found[0]
-    assert ok, f"{run.board}/{run.variant} {name}: {detail}"
+def _check(run: DeviceRun, prefix: str) -> None:
+    found = [(n, ok, detail) for n, ok, detail in run.checks if n == prefix or n.startswith(prefix + " ")]
+    if not found:
+        pytest.skip(f"no {prefix!r} check for {run.board}/{run.variant}: the thresholds file sets none")
+    bad = [f"{n}: {detail}" for n, ok, detail in found if not ok]
+    assert not bad, f"{run.board}/{run.variant} " + "; ".join(bad)
 
 
-def test_every_window_gets_exactly_one_result(hil_run: DeviceRun) -> None:
+def test_every_window_is_verified_and_none_failed(hil_run: DeviceRun) -> None:
+    _check(hil_run, "every window verified")
     assert len(hil_run.device_classes) == hil_run.n > 0
 
 
@@ -36,8 +42,20 @@ def test_device_scores_exactly_what_its_reference_scores(hil_run: DeviceRun) -> 
     _check(hil_run, "scores as reference")
 
 
+def test_enough_windows_for_a_verdict(hil_run: DeviceRun) -> None:
+    _check(hil_run, "windows")
+
+
 def test_accuracy_meets_the_acceptance_floor(hil_run: DeviceRun) -> None:
     _check(hil_run, "accuracy")
+
+
+def test_mcc_meets_the_acceptance_floor(hil_run: DeviceRun) -> None:
+    _check(hil_run, "MCC")
+
+
+def test_every_class_recall_meets_its_floor(hil_run: DeviceRun) -> None:
+    _check(hil_run, "recall")
 
 
 def test_latency_within_budget(hil_run: DeviceRun) -> None:
@@ -50,13 +68,15 @@ def test_energy_within_budget(hil_run: DeviceRun) -> None:
 
 def test_image_fits_the_real_parts_flash_and_ram(hil_run: DeviceRun) -> None:
     if hil_run.flash_bytes is None:
-        import pytest
-
         pytest.skip("image size unknown (no arm-none-eabi-size, or a board target without a local ELF)")
     _check(hil_run, "flash")
     _check(hil_run, "RAM")
 
 
-def test_device_did_not_reset_during_the_run(hil_run: DeviceRun) -> None:
+def test_link_retries_within_budget(hil_run: DeviceRun) -> None:
+    _check(hil_run, "retry rate")
+
+
+def test_no_fault_at_boot_and_no_reset_during_the_run(hil_run: DeviceRun) -> None:
+    _check(hil_run, "no fault at boot")
     _check(hil_run, "no reset")
-    assert hil_run.link["retries"] == 0 and hil_run.link["bad_frames"] == 0, hil_run.link

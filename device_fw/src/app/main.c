@@ -79,7 +79,7 @@ static proto_status_t infer_reply(const uint8_t *p, size_t len, uint8_t *r, size
     }
     uint8_t *tail = r + PROTO_RESULT_OFF_SCORES + 4u * NN_CLASSES;
     proto_put_u32(tail + PROTO_RESULT_TAIL_OFF_CYCLES, cycles);
-    proto_put_u16(tail + PROTO_RESULT_TAIL_OFF_INPUT_CRC, proto_crc16(PROTO_CRC_INIT, s, nbytes));
+    proto_put_u32(tail + PROTO_RESULT_TAIL_OFF_INPUT_CRC, proto_crc32(s, nbytes));
     *rlen = (size_t)(tail - r) + PROTO_RESULT_TAIL_SIZE;
     return PROTO_OK;
 }

@@ -30,8 +30,10 @@ typedef struct {
     void *ctx;
 } proto_stream_t;
 
-/* ---- CRC-16/CCITT-FALSE, bit-exact with protocol.crc.crc16_ccitt ---- */
+/* ---- CRC-16/CCITT-FALSE (frames), bit-exact with protocol.crc.crc16_ccitt ---- */
 uint16_t proto_crc16(uint16_t crc, const uint8_t *data, size_t n);
+/* ---- CRC-32/ISO-HDLC (end-to-end check of Infer samples), bit-exact with protocol.crc.crc32_input ---- */
+uint32_t proto_crc32(const uint8_t *data, size_t n);
 
 /* ---- little-endian field access ---- */
 static inline uint16_t proto_get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }

@@ -34,6 +34,7 @@ long proto_host_encode(uint8_t type, uint16_t seq, const uint8_t *payload, size_
 }
 
 uint16_t proto_host_crc16(const uint8_t *data, size_t n) { return proto_crc16(PROTO_CRC_INIT, data, n); }
+uint32_t proto_host_crc32(const uint8_t *data, size_t n) { return proto_crc32(data, n); }
 
 /* Deframe a byte stream. For each event write: status u8 | type u8 | seq u16 | len u16 | payload. */
 long proto_host_deframe(const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
@@ -96,7 +97,7 @@ static proto_status_t test_handler(void *ctx, uint8_t type, const uint8_t *p, si
         proto_put_u32(r + PROTO_RESULT_OFF_SCORES, 0);
         uint8_t *t = r + PROTO_RESULT_OFF_SCORES + 4;
         proto_put_u32(t + PROTO_RESULT_TAIL_OFF_CYCLES, g_infer_calls);
-        proto_put_u16(t + PROTO_RESULT_TAIL_OFF_INPUT_CRC, proto_crc16(PROTO_CRC_INIT, p + PROTO_INFER_OFF_SAMPLES, 2u * ns));
+        proto_put_u32(t + PROTO_RESULT_TAIL_OFF_INPUT_CRC, proto_crc32(p + PROTO_INFER_OFF_SAMPLES, 2u * ns));
         *rtype = PROTO_MSG_RESULT;
         *rlen = (size_t)(t - r) + PROTO_RESULT_TAIL_SIZE;
         return PROTO_OK;

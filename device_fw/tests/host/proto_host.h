@@ -7,6 +7,7 @@
 long proto_host_encode(uint8_t type, uint16_t seq, const uint8_t *payload, size_t len, uint8_t *out,
                        size_t cap, long fail_after);
 uint16_t proto_host_crc16(const uint8_t *data, size_t n);
+uint32_t proto_host_crc32(const uint8_t *data, size_t n);
 long proto_host_deframe(const uint8_t *in, size_t n, uint8_t *out, size_t cap);
 void proto_host_session_start(uint8_t *out, size_t cap);
 long proto_host_session_feed(const uint8_t *in, size_t n);
