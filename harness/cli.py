@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "db-cow-walking"
+DEFAULT_DATA = Path(os.environ.get("HIL_DATA") or REPO.parent / "shared" / "data" / "db-cow-walking")
+"""The recordings folder: $HIL_DATA, else a copy of db-cow-walking beside this checkout."""
 FIXTURES = REPO / "fixtures"
 ACCEPTANCE_FILE = Path(__file__).with_name("acceptance.json")
 BENCH_DEFAULTS = {"kd_alpha": 0.5, "temperature": 2.0}
@@ -127,6 +129,50 @@ def _run_cases(args: argparse.Namespace, fixtures: FixtureSet, thresholds: dict[
     return runs, status
 
 
+def _validate_run(args: argparse.Namespace) -> None:
+    """Every input of ``hil run`` checked before any emulator starts or board is flashed; raises
+    ValueError or FileNotFoundError saying what and where (exit 2)."""
+    from harness.run import read_journal
+    from harness.targets.base import check_image
+    from harness.targets.board import HardwareMap
+
+    boards = args.board or ["collar", "eartag"]
+    variants = args.variant or ["float32", "w8a16"]
+    if len(set(boards)) != len(boards) or len(set(variants)) != len(variants):
+        raise ValueError("options --board/--variant: a board or variant is given twice")
+    if args.no_flash and args.image:
+        raise ValueError("option --no-flash tests the firmware already on the board: it cannot be combined with "
+                         "--image")
+    if args.image:
+        if len(boards) != 1:
+            raise ValueError("option --image: an image is built for one board: give exactly one --board")
+        if len(variants) != 1:
+            raise ValueError("option --image: an image holds one model variant: give exactly one --variant")
+        image_board = f"{boards[0]}-qemu" if args.target == "qemu" else boards[0]
+        check_image(Path(args.image), boards[0], image_board)
+    if args.target != "board":
+        for opt in ("port", "probe", "hardware_map"):
+            if getattr(args, opt):
+                raise ValueError(f"option --{opt.replace('_', '-')}: only for --target board (target is "
+                                 f"{args.target})")
+        if args.no_flash:
+            raise ValueError(f"option --no-flash: only for --target board (target is {args.target})")
+    if args.hardware_map:
+        hw = HardwareMap.load(Path(args.hardware_map))
+        for b in boards:
+            hw.for_board(b)
+    models = Path(args.models)
+    for v in variants:
+        names = ("student.json", "student.pt") if v == "float32" else (f"student_{v}.json", f"student_{v}.npz")
+        for name in names:
+            if not (models / name).is_file():
+                raise FileNotFoundError(f"{models / name}: model file missing for variant {v} (option --models)")
+    if args.resume:
+        for b in boards:
+            for v in variants:
+                read_journal(Path(args.report) / "journals" / f"{args.target}_{b}_{v}.jsonl")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import json
     from dataclasses import replace
@@ -137,6 +183,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     fixtures = load_fixtures(Path(args.fixtures))
     thresholds = load_thresholds(Path(args.thresholds))
+    _validate_run(args)
     link_faults = LinkFaults.parse(args.link_faults, args.link_seed, args.link_direction) if args.link_faults else None
     if args.poison_window is not None:
         link_faults = replace(link_faults or LinkFaults({}, args.link_direction, args.link_seed),
@@ -182,6 +229,7 @@ def _cmd_bench_link(args: argparse.Namespace) -> int:
 def _cmd_gen(args: argparse.Namespace) -> int:
     from harness.boards import write_board_files
     from protocol.cgen import write_proto_defs
+    from protocol.docgen import update_readme
     from protocol.golden import write_golden
 
     gen = REPO / "device_fw" / "generated"
@@ -189,6 +237,9 @@ def _cmd_gen(args: argparse.Namespace) -> int:
         print(f"wrote {p}")
     print(f"wrote {write_proto_defs(gen / 'proto_defs.h')}")
     print(f"wrote {write_golden(FIXTURES / 'frames')}")
+    readme = REPO / "protocol" / "README.md"
+    readme.write_text(update_readme(readme.read_text()))
+    print(f"wrote {readme}")
     return 0
 
 
@@ -238,14 +289,14 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     fx = sub.add_parser("fixtures", help="fixture data").add_subparsers(dest="sub", required=True)
-    fb = fx.add_parser("build", help="rebuild fixtures/recordings from the shared recordings")
-    fb.add_argument("--data", default=str(DEFAULT_DATA))
+    fb = fx.add_parser("build", help="rebuild fixtures/recordings from a db-cow-walking recordings folder")
+    fb.add_argument("--data", default=str(DEFAULT_DATA), help="recordings folder (default $HIL_DATA or %(default)s)")
     fb.add_argument("--out", default=str(FIXTURES / "recordings"))
     fb.set_defaults(func=_cmd_fixtures_build)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="sub", required=True)
     kd = bench.add_parser("kd", help="leave-one-cow-out CV of teacher, hard and KD students")
-    kd.add_argument("--data", default=str(DEFAULT_DATA))
+    kd.add_argument("--data", default=str(DEFAULT_DATA), help="recordings folder (default $HIL_DATA or %(default)s)")
     kd.add_argument("--quick", action="store_true", help="one fold, few epochs: a smoke test")
     kd.add_argument("--seeds", type=int, default=0, help="number of seeds (default 1)")
     kd.add_argument("--hidden", type=int, action="append", choices=(16, 32, 64), help="student sizes (default all)")
@@ -276,7 +327,7 @@ def _build_parser() -> argparse.ArgumentParser:
     bl.set_defaults(func=_cmd_bench_link)
 
     qz = sub.add_parser("quantize", help="calibrate and quantize the default student (every variant)")
-    qz.add_argument("--data", default=str(DEFAULT_DATA))
+    qz.add_argument("--data", default=str(DEFAULT_DATA), help="recordings folder (default $HIL_DATA or %(default)s)")
     qz.add_argument("--models", default=str(FIXTURES / "models"))
     qz.add_argument("--clip-pct", type=float, default=None, help="range from this percentile of |x| (default max)")
     qz.set_defaults(func=_cmd_quantize)
@@ -324,7 +375,7 @@ def _build_parser() -> argparse.ArgumentParser:
     gv.set_defaults(func=_cmd_gen_vectors)
 
     tr = sub.add_parser("train", help="train the default teacher and KD student into fixtures/models")
-    tr.add_argument("--data", default=str(DEFAULT_DATA))
+    tr.add_argument("--data", default=str(DEFAULT_DATA), help="recordings folder (default $HIL_DATA or %(default)s)")
     tr.add_argument("--out", default=str(FIXTURES / "models"))
     tr.add_argument("--hidden", type=int, default=32, choices=(16, 32, 64))
     _kd_args(tr)

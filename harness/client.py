@@ -163,6 +163,7 @@ class _Pending:
     sent_at: float
     reasons: list[str] = field(default_factory=list)
     reply: Frame | None = None
+    replied_at: float = 0.0
     blind_resend_at: float = -1e9
     """when it was last resent on evidence that names no sequence number"""
 
@@ -199,6 +200,9 @@ class DeviceClient:
         self._out: dict[int, _Pending] = {}
         self._inflight: dict[int, int] = {}
         """window id -> sequence number of its Infer"""
+        self._rtt: dict[type, tuple[float, float]] = {}
+        """per request type: smoothed round trip and its mean deviation (RFC 6298), from replies
+        that needed no resend"""
 
     def close(self) -> None:
         self.ser.close()
@@ -207,6 +211,30 @@ class DeviceClient:
     def timeout_for(self, request_bytes: int, reply_bytes: int = 128) -> float:
         """Transfer time both ways at 10 bits per byte, the latency budget and a fixed margin."""
         return (request_bytes + reply_bytes) * 10 / self.baudrate + self.latency_budget_s + 0.5
+
+    MIN_RTO_S = 0.25
+
+    def _attempt_timeout(self, p: _Pending) -> float:
+        """How long to wait for this attempt: the static timeout until round trips of this request
+        type were measured, then srtt + 4 rttvar (at least MIN_RTO_S), doubled per resend, never
+        above the static timeout. A late reply to an early resend is harmless: the device answers
+        the repeat from its cache."""
+        est = self._rtt.get(type(p.msg))
+        if est is None:
+            return p.timeout
+        rto = max(self.MIN_RTO_S, est[0] + 4 * est[1]) * 2 ** len(p.reasons)
+        return min(p.timeout, rto)
+
+    def _measured(self, p: _Pending) -> None:
+        if p.reasons:
+            return  # Karn: a reply after a resend cannot be matched to one transmission
+        rtt = p.replied_at - p.sent_at
+        est = self._rtt.get(type(p.msg))
+        if est is None:
+            self._rtt[type(p.msg)] = (rtt, rtt / 2)
+        else:
+            srtt, var = est
+            self._rtt[type(p.msg)] = (0.875 * srtt + 0.125 * rtt, 0.75 * var + 0.25 * abs(srtt - rtt))
 
     def _resend_gap(self, p: _Pending) -> float:
         """How long after a resend made on evidence that names no sequence number (an untrusted
@@ -278,6 +306,7 @@ class DeviceClient:
             self.stats.stale_frames += 1  # a duplicate, or a reply to a request no longer outstanding
             return
         p.reply = ev
+        p.replied_at = time.monotonic()
 
     def _on_log(self, log: Log) -> None:
         self.stats.logs.append(log.text)
@@ -298,7 +327,7 @@ class DeviceClient:
         p = self._out[seq]
         try:
             while p.reply is None:
-                deadline = p.sent_at + p.timeout
+                deadline = p.sent_at + self._attempt_timeout(p)
                 if time.monotonic() >= deadline:
                     if len(p.reasons) >= self.retries:
                         raise DeviceTimeout(
@@ -307,6 +336,7 @@ class DeviceClient:
                     self._resend(seq, "timeout")
                     continue
                 self._pump(deadline)
+            self._measured(p)
             return self._check(p.reply, seq, p.expect), p.reasons
         finally:
             del self._out[seq]

@@ -21,6 +21,7 @@ from harness.linkfaults import FAULT_KINDS, LinkFaults
 from harness.metrics import BitExact
 from harness.reference import load_reference
 from harness.targets import make_target
+from harness.targets.base import build_firmware
 
 __all__ = ["LinkBenchRow", "format_link_bench", "run_link_bench"]
 
@@ -62,6 +63,7 @@ def run_link_bench(fx: FixtureSet, models: Path, board: str = "eartag", variant:
     x = fx.calibrated_x()
     n = len(x) if limit is None else min(limit, len(x))
     ref = load_reference(models, variant, x[:n])
+    build_firmware(f"{board}-qemu", variant)  # before the clock starts: every run then reuses the image
     rows: list[LinkBenchRow] = []
     with tempfile.TemporaryDirectory(prefix="hil-bench-link-") as tmp:
         def one(faults: LinkFaults | None, tag: str) -> tuple[DeviceRun, float]:

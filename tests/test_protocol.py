@@ -136,6 +136,14 @@ def test_golden_frames_are_not_stale() -> None:
         assert (DEFAULT_DIR / f"{name}.bin").read_bytes() == wire, f"{name}: run python -m protocol.golden"
 
 
+def test_protocol_readme_tables_match_the_declarations() -> None:
+    from protocol.docgen import README, update_readme
+
+    text = README.read_text()
+    assert update_readme(text) == text, "protocol/README.md tables are stale: run `python -m protocol.docgen`"
+    assert "input_crc u32 (CRC-32" in text and "stack_used u32" in text
+
+
 def test_generated_header_is_not_stale() -> None:
     assert DEFAULT_OUT.read_text() == render_proto_defs(), "run python -m protocol.cgen"
 

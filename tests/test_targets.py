@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from conftest import needs_qemu
@@ -103,7 +104,7 @@ def test_a_configured_board_that_is_absent_is_an_error_not_a_skip() -> None:
 class _FakeSession:
     """pyocd's session at its API boundary: records what reaches it."""
 
-    calls: list[tuple[str, object]] = []
+    calls: ClassVar[list[tuple[str, object]]] = []
 
     def __init__(self) -> None:
         self.target = self
@@ -122,7 +123,7 @@ def _mock_pyocd(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
     import pyocd.core.helpers
     import pyocd.flash.file_programmer
 
-    calls: list[tuple[str, object]] = []
+    calls: ClassVar[list[tuple[str, object]]] = []
     _FakeSession.calls = calls
 
     def session_with_chosen_probe(**kw: object) -> _FakeSession:

@@ -1,0 +1,255 @@
+"""Bad input never crashes and never passes: every one below gets "what: where: problem", exit
+status 2, no traceback, and no emulator is started. Plus the CLI's verdict on a run with a failed
+window, and a fault at boot."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURES, needs_qemu
+
+from harness.cli import main
+from harness.data.fixtures import write_npz
+
+REC = FIXTURES / "recordings"
+
+
+def _fixture_copy(tmp: Path, edit_meta: Callable[[dict], None] | None = None,
+                  edit_npz: Callable[[dict[str, np.ndarray]], None] | None = None, rehash: bool = True) -> Path:
+    import hashlib
+
+    out = tmp / "fx"
+    out.mkdir()
+    meta = json.loads((REC / "meta.json").read_text())
+    if edit_npz is not None:
+        with np.load(REC / "windows.npz") as z:
+            arrays = {k: z[k] for k in z.files}
+        edit_npz(arrays)
+        write_npz(out / "windows.npz", arrays)
+    else:
+        shutil.copy(REC / "windows.npz", out / "windows.npz")
+    if rehash:
+        meta["windows_npz_sha256"] = hashlib.sha256((out / "windows.npz").read_bytes()).hexdigest()
+    if edit_meta is not None:
+        edit_meta(meta)
+    (out / "meta.json").write_text(json.dumps(meta))
+    return out
+
+
+def _truncated_npz(tmp: Path) -> Path:
+    import hashlib
+
+    out = _fixture_copy(tmp)
+    raw = (out / "windows.npz").read_bytes()
+    (out / "windows.npz").write_bytes(raw[: len(raw) // 2])
+    meta = json.loads((out / "meta.json").read_text())
+    meta["windows_npz_sha256"] = hashlib.sha256(raw[: len(raw) // 2]).hexdigest()
+    (out / "meta.json").write_text(json.dumps(meta))
+    return out
+
+
+def _set(path: list[str], value: object) -> Callable[[dict], None]:
+    def edit(d: dict) -> None:
+        for k in path[:-1]:
+            d = d[k]
+        if value is KeyError:
+            del d[path[-1]]
+        else:
+            d[path[-1]] = value
+    return edit
+
+
+def _file(tmp: Path, name: str, text: str) -> str:
+    (tmp / name).write_text(text)
+    return str(tmp / name)
+
+
+def _thresholds(tmp: Path, entry: object) -> str:
+    return _file(tmp, "t.json", json.dumps({"thresholds": {"collar": {"w8a16": entry}}}))
+
+
+def _meta_not_json(t: Path) -> Path:
+    out = _fixture_copy(t)
+    (out / "meta.json").write_text("{")
+    return out
+
+
+ROT = ["orientation_rotation_q14", "all_cows", "1217"]
+# (id, argv builder, text that must appear in the message)
+BAD: list[tuple[str, Callable[[Path], list[str]], str]] = [
+    ("limit zero", lambda t: ["run", "--limit", "0"], "--limit: 0 must be at least 1"),
+    ("limit negative", lambda t: ["run", "--limit", "-5"], "--limit: -5 must be at least 1"),
+    ("limit not a number", lambda t: ["run", "--limit", "ten"], "--limit: 'ten' is not a whole number"),
+    ("depth zero", lambda t: ["run", "--depth", "0"], "--depth: 0 must be at least 1"),
+    ("unknown board", lambda t: ["run", "--board", "toaster"], "argument --board: invalid choice: 'toaster'"),
+    ("unknown variant", lambda t: ["run", "--variant", "w4a4"], "argument --variant: invalid choice: 'w4a4'"),
+    ("fixtures folder missing", lambda t: ["run", "--fixtures", str(t / "nope")],
+     "nope/windows.npz: fixture file missing"),
+    ("meta not JSON", lambda t: ["run", "--fixtures", str(_meta_not_json(t))], "meta.json: not valid JSON"),
+    ("meta without rotations", lambda t: ["run", "--fixtures", str(_fixture_copy(
+        t, _set(["orientation_rotation_q14"], KeyError)))], "orientation_rotation_q14.all_cows: missing"),
+    ("rotation not integers", lambda t: ["run", "--fixtures", str(_fixture_copy(t, _set(ROT, [0.5, 16384])))],
+     "all_cows.1217: must be [cos, sin] as two whole numbers"),
+    ("rotation of 1e6", lambda t: ["run", "--fixtures", str(_fixture_copy(t, _set(ROT, [1000000, 1000000])))],
+     "all_cows.1217: (1000000, 1000000) is not a rotation"),
+    ("wrong window_samples", lambda t: ["run", "--fixtures", str(_fixture_copy(t, _set(["window_samples"], 64)))],
+     "window_samples: 64, but the windows hold 50 samples each"),
+    ("permuted label map", lambda t: ["run", "--fixtures", str(_fixture_copy(
+        t, _set(["label_map"], {"0": "walking", "1": "grazing", "2": "resting", "3": "other"})))],
+     "label_map: "),
+    ("unknown format", lambda t: ["run", "--fixtures", str(_fixture_copy(t, _set(["format"], "other/9")))],
+     "format: 'other/9' is not 'cattle-hil-windows/1'"),
+    ("npz hash mismatch", lambda t: ["run", "--fixtures", str(_fixture_copy(t, _set(["windows_npz_sha256"], "0")))],
+     "does not match"),
+    ("truncated npz with its hash", lambda t: ["run", "--fixtures", str(_truncated_npz(t))],
+     "windows.npz: not a readable npz archive"),
+    ("samples not int16", lambda t: ["run", "--fixtures", str(_fixture_copy(
+        t, edit_npz=lambda a: a.update(x=a["x"].astype(np.float32))))], "x must be int16[N, T, 3]"),
+    ("labels out of range", lambda t: ["run", "--fixtures", str(_fixture_copy(
+        t, edit_npz=lambda a: a.update(y=a["y"] + 7)))], "y holds labels outside 0..3"),
+    ("thresholds missing", lambda t: ["run", "--thresholds", str(t / "none.json")],
+     "none.json: thresholds file not found"),
+    ("thresholds not JSON", lambda t: ["run", "--thresholds", _file(t, "t.json", "{oops")], "t.json:1: not valid JSON"),
+    ("thresholds top level a list", lambda t: ["run", "--thresholds", _file(t, "t.json", "[1, 2]")],
+     'top level must be an object with a "thresholds" object'),
+    ("thresholds unknown key", lambda t: ["run", "--thresholds", _thresholds(t, {"min_acuracy": 0.9})],
+     "collar/w8a16: unknown key(s) min_acuracy"),
+    ("thresholds out of range", lambda t: ["run", "--thresholds", _thresholds(t, {"min_accuracy": 1.5})],
+     "collar/w8a16: min_accuracy: 1.5 outside 0..1"),
+    ("thresholds recall of an unknown class", lambda t: ["run", "--thresholds", _thresholds(
+        t, {"min_recall": {"sleeping": 0.5}})], "min_recall: unknown class(es) sleeping"),
+    ("thresholds not a number", lambda t: ["run", "--thresholds", _thresholds(t, {"max_latency_ms": "fast"})],
+     "max_latency_ms: must be a number, got 'fast'"),
+    ("hardware map top level a list", lambda t: ["run", "--target", "board", "--hardware-map",
+                                                 _file(t, "hw.json", "[]")],
+     'top level must be an object with a "boards"'),
+    ("hardware map missing", lambda t: ["run", "--target", "board", "--hardware-map", str(t / "hw.json")],
+     "hw.json: hardware map not found"),
+    ("hardware map without the board", lambda t: ["run", "--target", "board", "--board", "collar", "--hardware-map",
+                                                  _file(t, "hw.json", json.dumps({"boards": {"e": {
+                                                      "board": "eartag", "probe": "P"}}}))],
+     "hardware map has 0 entries for board 'collar'"),
+    ("port without board target", lambda t: ["run", "--port", "/dev/ttyACM0"],
+     "option --port: only for --target board"),
+    ("no-flash with image", lambda t: ["run", "--target", "board", "--board", "collar", "--variant", "w8a16",
+                                       "--port", "/dev/null", "--no-flash", "--image", "README.md"],
+     "cannot be combined with --image"),
+    ("image missing", lambda t: ["run", "--board", "collar", "--variant", "w8a16", "--image", str(t / "fw.elf")],
+     "fw.elf: firmware image not found"),
+    ("image not an ELF", lambda t: ["run", "--board", "collar", "--variant", "w8a16", "--image",
+                                    _file(t, "fw.elf", "hello")], "fw.elf: not an ELF file"),
+    ("image for two boards", lambda t: ["run", "--variant", "w8a16", "--image", "README.md"],
+     "option --image: an image is built for one board"),
+    ("models folder missing", lambda t: ["run", "--models", str(t / "models")], "model file missing for variant"),
+    ("bad link fault spec", lambda t: ["run", "--link-faults", "flip:lots"], "rate 'lots' is not a number"),
+    ("resume with a malformed journal", lambda t: ["run", "--board", "collar", "--variant", "w8a16", "--resume",
+                                                   "--report", _journal(t)], "missing fields"),
+]
+
+
+def _journal(t: Path) -> str:
+    j = t / "rep" / "journals" / "qemu_collar_w8a16.jsonl"
+    j.parent.mkdir(parents=True)
+    j.write_text('{"kind": "result", "result": {"index": 3}}\n')
+    return str(t / "rep")
+
+
+@pytest.fixture
+def no_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to start an emulator or flash a board fails the test."""
+    from harness.targets import BoardTarget, QemuTarget, RenodeTarget
+
+    def refuse(self: object) -> str:
+        raise AssertionError("a target was started for bad input")
+
+    for cls in (QemuTarget, RenodeTarget, BoardTarget):
+        monkeypatch.setattr(cls, "start", refuse)
+
+
+def _hil(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse
+        code = int(exc.code or 0)
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [pytest.param(a, m, id=i) for i, a, m in BAD])
+def test_bad_input_is_refused_with_what_and_where_before_anything_starts(
+        argv: Callable[[Path], list[str]], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        no_emulator: None) -> None:
+    code, err = _hil(argv(tmp_path), capsys)
+    assert code == 2, err
+    assert message in err, err
+    assert "Traceback" not in err
+
+
+def test_the_bad_input_table_has_at_least_25_rows() -> None:
+    assert len(BAD) >= 25
+
+
+@needs_qemu
+def test_a_failed_window_is_reported_by_name_and_the_other_boards_still_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], budgets_only: Path) -> None:
+    report = tmp_path / "rep"
+    code, err = _hil(["run", "--board", "collar", "--board", "eartag", "--variant", "w8a16", "--limit", "12",
+                      "--poison-window", "7", "--quiet", "--thresholds", str(budgets_only), "--report", str(report)],
+                     capsys)
+    assert code == 1, err
+    runs = json.loads((report / "report.json").read_text())["runs"]
+    assert [r["board"] for r in runs] == ["collar", "eartag"]
+    for r in runs:
+        assert r["n_verified"] == 11 and [f["index"] for f in r["failures"]] == [7]
+        assert "device saw a damaged request" in r["failures"][0]["reason"]
+        failed = [c for c in r["checks"] if not c[1]]
+        assert [c[0] for c in failed] == ["every window verified", "retry rate"], failed
+        assert "window 7:" in failed[0][2]
+    assert "11/12 windows verified" in err
+
+
+@needs_qemu
+def test_a_fault_record_at_the_first_hello_fails_acceptance_with_its_registers(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], budgets_only: Path) -> None:
+    from harness.targets.base import build_firmware
+
+    elf = build_firmware("collar-qemu", "fault_w8a16")
+    code, _ = _hil(["run", "--board", "collar", "--variant", "w8a16", "--limit", "5", "--image", str(elf),
+                    "--quiet", "--thresholds", str(budgets_only), "--report", str(tmp_path)], capsys)
+    out = capsys.readouterr()
+    assert code == 1
+    run = json.loads((tmp_path / "report.json").read_text())["runs"][0]
+    check = next(c for c in run["checks"] if c[0] == "no fault at boot")
+    assert check[1] is False and "CFSR=0x0001" in check[2] and "HFSR=0x40000000" in check[2] and "PC=0x" in check[2]
+    del out
+
+
+@needs_qemu
+def test_the_collar_image_given_for_the_ear_tag_is_refused_naming_both(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    from harness.targets.base import build_firmware
+
+    elf = build_firmware("collar-qemu", "w8a16")
+    t0 = time.monotonic()
+    code, err = _hil(["run", "--board", "eartag", "--variant", "w8a16", "--image", str(elf), "--report",
+                      str(tmp_path)], capsys)
+    assert code == 2 and time.monotonic() - t0 < 5
+    assert "built for board 'collar-qemu', but this target runs 'eartag-qemu'" in err
+
+
+def test_the_readme_thresholds_table_lists_every_key_with_its_meaning() -> None:
+    from conftest import REPO
+
+    from harness.thresholds import KEYS
+
+    readme = (REPO / "README.md").read_text()
+    rows = [ln for ln in readme.splitlines() if ln.startswith("| `") and ln.split("`")[1] in KEYS]
+    assert [ln.split("`")[1] for ln in rows] == list(KEYS)
+    for key, (meaning, _, _) in KEYS.items():
+        assert f"| `{key}` | {meaning} |" in readme, key
