@@ -13,6 +13,7 @@ from harness.linkfaults import DIRECTIONS, FAULT_KINDS, LinkFaults
 
 if TYPE_CHECKING:
     from harness.data.fixtures import FixtureSet
+    from harness.energy import PowerMeter
     from harness.evaluate import DeviceRun
     from harness.thresholds import Thresholds
 
@@ -86,6 +87,16 @@ def _cmd_bench_quant(args: argparse.Namespace) -> int:
     return 0
 
 
+def _meter(args: argparse.Namespace) -> PowerMeter | None:
+    from harness.energy.meter import Joulescope, Ppk2
+
+    if args.meter == "ppk2":
+        return Ppk2(args.meter_port)
+    if args.meter == "joulescope":
+        return Joulescope()
+    return None
+
+
 def _run_cases(args: argparse.Namespace, fixtures: FixtureSet, thresholds: dict[tuple[str, str], Thresholds],
                report_dir: Path, link_faults: LinkFaults | None = None) -> tuple[list[DeviceRun], int]:
     """Every board x variant case of ``hil run``; a case that fails does not stop the others.
@@ -115,7 +126,7 @@ def _run_cases(args: argparse.Namespace, fixtures: FixtureSet, thresholds: dict[
                                      hardware_map=Path(args.hardware_map) if args.hardware_map else None)
                 run = run_device(target, fixtures, Path(args.models), journal, resume=args.resume, limit=args.limit,
                                  progress=progress, log=lambda m: None, depth=args.depth, link_faults=link_faults,
-                                 latency_budget_ms=t.max_latency_ms if t else None)
+                                 latency_budget_ms=t.max_latency_ms if t else None, meter=_meter(args))
             except TargetUnavailable as exc:
                 print(f"hil: {args.target} target unavailable for {board}/{variant}: {exc}", file=sys.stderr)
                 run = failed_run(board, variant, args.target, n, f"target unavailable: {exc}")
@@ -157,6 +168,16 @@ def _validate_run(args: argparse.Namespace) -> None:
                                  f"{args.target})")
         if args.no_flash:
             raise ValueError(f"option --no-flash: only for --target board (target is {args.target})")
+        if args.meter:
+            raise ValueError(f"option --meter: a power meter measures a real board, not {args.target}")
+    if args.meter:
+        from harness.energy import meter_backends
+
+        why = meter_backends()[args.meter].available()
+        if why:
+            raise ValueError(f"option --meter: {why}")
+        if args.meter == "ppk2" and not args.meter_port:
+            raise ValueError("option --meter ppk2: give the PPK2's serial port with --meter-port")
     if args.hardware_map:
         hw = HardwareMap.load(Path(args.hardware_map))
         for b in boards:
@@ -349,6 +370,10 @@ def _build_parser() -> argparse.ArgumentParser:
                     "ARM ELF that fits the board's memory map and, where it names one, was built for this board)")
     rn.add_argument("--no-flash", action="store_true",
                     help="board target: test the firmware already on the board (port only, no probe needed)")
+    rn.add_argument("--meter", default=None, choices=("ppk2", "joulescope"),
+                    help="board target: measure energy per inference with this power meter (marker GPIO on its "
+                    "digital input); without one the report gives the board-table estimate")
+    rn.add_argument("--meter-port", default=None, help="serial port of the PPK2")
     rn.add_argument("--thresholds", default=str(ACCEPTANCE_FILE), metavar="FILE",
                     help="acceptance floors and budgets per board and variant (default: %(default)s)")
     rn.add_argument("--limit", type=_positive_int, default=None, help="only the first N windows")

@@ -19,11 +19,11 @@ from harness.boards import BOARDS
 from harness.client import DeviceClient, DeviceError, DeviceTimeout, fault_text, open_transport
 from harness.data.fixtures import FixtureSet
 from harness.data.recordings import CLASS_NAMES
-from harness.energy import estimate_energy
+from harness.energy import MEASURE_WINDOWS, EnergyEstimate, PowerMeter, estimate_energy, measure_energy
 from harness.linkfaults import FaultyPort, LinkFaults
 from harness.metrics import BitExact, FloatAgreement, Latency, Scores, compare_bit_exact, compare_float, score
 from harness.reference import FLOAT_TOLERANCE, Reference, load_reference
-from harness.run import RunHeader, inputs_sha256, stream_windows
+from harness.run import RunHeader, WindowResult, inputs_sha256, stream_windows
 from harness.targets.base import Target, WrongBoard
 from harness.thresholds import Thresholds
 from protocol import TimeBase
@@ -132,6 +132,7 @@ def run_device(
     depth: int | None = None,
     link_faults: LinkFaults | None = None,
     latency_budget_ms: float | None = None,
+    meter: PowerMeter | None = None,
 ) -> DeviceRun:
     """Run every fixture window through ``target``; the target is stopped afterwards.
 
@@ -141,7 +142,9 @@ def run_device(
 
     ``depth``: requests in flight (default 1 on QEMU, for exact instruction counts; 2 elsewhere,
     so the device never waits for the link). ``link_faults``: inject seeded link faults between
-    the harness and the device (harness.linkfaults)."""
+    the harness and the device (harness.linkfaults). ``meter``: measure the energy per inference
+    with this power meter over a batch of MEASURE_WINDOWS inferences after the stream (real boards;
+    the report then says "measured"); without one the energy is the board-table estimate."""
     if depth is None:
         depth = 1 if target.kind == "qemu" else 2
     x = fixtures.calibrated_x()
@@ -170,6 +173,9 @@ def run_device(
                                fixtures.sha256, inputs_sha256(x[:n]), n, info.time_base, info.clock_hz)
             outcome = stream_windows(client, x, header, journal, resume=resume, limit=limit, progress=progress,
                                      depth=depth)
+            measured: EnergyEstimate | None = None
+            if meter is not None and outcome.aborted is None:
+                measured = _measure(client, meter, x[:n], outcome.results, board.supply_v, budget_s)
             if outcome.aborted is None:
                 with contextlib.suppress(DeviceError, DeviceTimeout):
                     # stack high-water mark after the run; detects a reset during it
@@ -211,7 +217,7 @@ def run_device(
         unit = "cycles (DWT CYCCNT on silicon)"
         dev_time = cycles
         dev_us = cycles / info.clock_hz * 1e6
-    energy = estimate_energy(target.board, float(dev_time.mean()))
+    energy = measured or estimate_energy(target.board, float(dev_time.mean()))
     run = DeviceRun(
         board=target.board, variant=target.variant, target=target.kind,
         info={k: (v.hex() if isinstance(v, bytes) else v) for k, v in asdict(info).items()},
@@ -232,6 +238,23 @@ def run_device(
         if sizes is not None:
             run.flash_bytes, run.ram_bytes = sizes
     return run
+
+
+def _measure(client: DeviceClient, meter: PowerMeter, x: np.ndarray, results: dict[int, WindowResult],
+             supply_v: float, budget_s: float) -> EnergyEstimate:
+    """Run a batch of windows again while the meter records; each must give the class it gave
+    in the stream (a device that answers differently now is not the device that was verified)."""
+    idx = sorted(results)[:MEASURE_WINDOWS]
+
+    def batch() -> int:
+        for k, i in enumerate(idx):
+            r = client.infer(1_000_000 + k, x[i])
+            if r.cls != results[i].cls:
+                raise DeviceError(f"window {i}: class {r.cls} during the energy measurement, {results[i].cls} "
+                                  "in the stream")
+        return len(idx)
+
+    return measure_energy(meter, batch, supply_v, seconds=len(idx) * budget_s + 1.0)
 
 
 def _floor(name: str, value: float, floor: float | None) -> tuple[str, bool, str] | None:

@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 
 from harness.data.fixtures import FixtureSet, load_fixtures
+from harness.energy import PowerMeter, meter_backends
+from harness.energy.meter import Ppk2
 from harness.evaluate import DeviceRun, check_acceptance, run_device
 from harness.targets import TargetUnavailable
 from harness.targets.base import Target
@@ -46,6 +48,8 @@ _OPTIONS: dict[str, dict[str, object]] = {
     "no-flash": {"action": "store_true", "help": "board target: test the firmware already on the board"},
     "image": {"help": "test this ELF (e.g. field firmware) instead of building ours"},
     "thresholds": {"help": f"acceptance floors and budgets (default {ACCEPTANCE_FILE})"},
+    "meter": {"choices": ("ppk2", "joulescope"), "help": "board target: measure energy with this power meter"},
+    "meter-port": {"help": "serial port of the PPK2 (with --hil-meter ppk2)"},
     "limit": {"type": int, "help": "only the first N fixture windows"},
     "fixtures": {"default": str(_REPO / "fixtures" / "recordings"),
                  "help": "fixture folder (windows.npz + meta.json) to stream"},
@@ -113,6 +117,8 @@ class HilConfig:
     no_flash: bool
     image: str | None
     thresholds: Path
+    meter: str | None
+    meter_port: str | None
     limit: int | None
     fixtures: Path
     models: Path
@@ -139,6 +145,7 @@ def _config(config: pytest.Config) -> HilConfig:
         hardware_map=_opt(config, "hardware-map"), no_flash=bool(_opt(config, "no-flash")),  # type: ignore[arg-type]
         image=_opt(config, "image"),  # type: ignore[arg-type]
         thresholds=Path(str(_opt(config, "thresholds") or ACCEPTANCE_FILE)),
+        meter=_opt(config, "meter"), meter_port=_opt(config, "meter-port"),  # type: ignore[arg-type]
         limit=limit, fixtures=Path(str(_opt(config, "fixtures"))),  # type: ignore[arg-type]
         models=Path(str(_opt(config, "models"))))
 
@@ -180,6 +187,23 @@ def make_target(cfg: HilConfig, board: str, variant: str) -> Target:
                  no_flash=cfg.no_flash)
 
 
+def _meter(cfg: HilConfig) -> PowerMeter | None:
+    """The configured power meter; configured but unusable is an error."""
+    if cfg.meter is None:
+        return None
+    if cfg.target != "board":
+        raise ValueError(f"--hil-meter: a power meter measures a real board, not {cfg.target}")
+    cls = meter_backends()[cfg.meter]
+    why = cls.available()
+    if why:
+        raise RuntimeError(f"--hil-meter: {why}")
+    if cls is Ppk2:
+        if not cfg.meter_port:
+            raise ValueError("--hil-meter ppk2: give the PPK2's serial port with --hil-meter-port")
+        return Ppk2(cfg.meter_port)
+    return cls()  # type: ignore[call-arg]
+
+
 class _Runs:
     """Session cache: one device run per case; unavailable and broken targets with their reason."""
 
@@ -211,7 +235,8 @@ def hil_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: FixtureSet
             journal = tmp_path_factory.mktemp("journal") / f"{hil_case}.jsonl"
             t = hil_thresholds.get((hil_case.board, hil_case.variant))
             run = run_device(target, hil_recordings, hil_config.models, journal, limit=hil_config.limit,
-                             log=lambda m: None, latency_budget_ms=t.max_latency_ms if t else None)
+                             log=lambda m: None, latency_budget_ms=t.max_latency_ms if t else None,
+                             meter=_meter(hil_config))
         except TargetUnavailable as exc:
             _hil_runs.unavailable[hil_config.target] = f"{hil_config.target} target unavailable: {exc}"
             pytest.skip(_hil_runs.unavailable[hil_config.target])

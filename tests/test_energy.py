@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from conftest import FIXTURES, needs_qemu
 
 from harness.boards import BOARDS
-from harness.energy import MarkedTrace, energy_per_span, estimate_energy, meter_backends
+from harness.energy import MarkedTrace, PowerMeter, energy_per_span, estimate_energy, meter_backends
 
 
 def test_estimate_is_cycles_over_clock_times_current_times_voltage() -> None:
@@ -43,3 +46,50 @@ def test_meter_backends_say_why_they_are_unavailable(monkeypatch: pytest.MonkeyP
     for name, cls in meter_backends().items():
         reason = cls.available()
         assert reason is not None and repr(cls.package) in reason and f"[{name}]" in reason
+
+
+class _TraceMeter(PowerMeter):
+    """A meter at its API boundary: record() returns a generated trace with one marker span of a
+    known energy per inference the harness runs (2 mA above a 1 mA floor for 3 ms, at 3 V)."""
+
+    name, package, extra = "generated trace", "numpy", "-"
+
+    def __init__(self, spans: int) -> None:
+        self.spans = spans
+
+    def record(self, seconds: float, voltage_v: float) -> MarkedTrace:
+        dt, n = 1e-5, 1000 + self.spans * 1000
+        current = np.full(n, 1e-3)
+        marker = np.zeros(n, bool)
+        for k in range(self.spans):
+            a = 500 + k * 1000
+            marker[a:a + 300] = True
+            current[a:a + 300] += 2e-3
+        return MarkedTrace(0.0, dt, current, marker, voltage_v)
+
+
+@needs_qemu
+def test_a_meter_measures_the_energy_per_inference_and_the_report_says_measured(tmp_path: Path) -> None:
+    from harness.data.fixtures import load_fixtures
+    from harness.energy import MEASURE_WINDOWS
+    from harness.evaluate import run_device
+    from harness.targets import QemuTarget
+
+    fx = load_fixtures(FIXTURES / "recordings")
+    run = run_device(QemuTarget("eartag", "w8a16"), fx, FIXTURES / "models", tmp_path / "j.jsonl", limit=25,
+                     log=lambda m: None, meter=_TraceMeter(MEASURE_WINDOWS))
+    v = BOARDS["eartag"].supply_v
+    assert run.energy_uj_mean == pytest.approx(300 * 1e-5 * 3e-3 * v * 1e6)
+    assert run.energy_basis.startswith("measured: generated trace, mean of 20 marker spans")
+
+
+@needs_qemu
+def test_a_meter_that_sees_too_few_marker_spans_is_an_error(tmp_path: Path) -> None:
+    from harness.data.fixtures import load_fixtures
+    from harness.evaluate import run_device
+    from harness.targets import QemuTarget
+
+    fx = load_fixtures(FIXTURES / "recordings")
+    with pytest.raises(RuntimeError, match="3 complete marker spans for 20 inferences"):
+        run_device(QemuTarget("eartag", "w8a16"), fx, FIXTURES / "models", tmp_path / "j.jsonl", limit=25,
+                   log=lambda m: None, meter=_TraceMeter(3))

@@ -1,0 +1,40 @@
+"""The pytest plugin as a user meets it: a configured but absent board is red, an unconfigured
+target skips with the reason, options also come from the environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def _pytest(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+                           "tests/acceptance", *args], capture_output=True, text=True, cwd=REPO, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+def test_a_configured_board_that_is_absent_fails_once_per_case_with_the_reason() -> None:
+    r = _pytest("--hil-target", "board", "--hil-port", "/dev/ttyNOPE", "--hil-probe", "000683DEADBEEF")
+    assert r.returncode == 1, r.stdout
+    assert "4 errors" in r.stdout and "/dev/ttyNOPE does not exist" in r.stdout
+    assert "passed" not in r.stdout.splitlines()[-1]
+
+
+def test_nothing_configured_skips_with_the_reason() -> None:
+    r = _pytest("--hil-target", "board")
+    assert r.returncode == 0, r.stdout
+    assert "no board configured" in r.stdout and r.stdout.splitlines()[-1].startswith("48 skipped")
+
+
+def test_options_come_from_the_environment_too() -> None:
+    r = _pytest(env={"HIL_TARGET": "board", "HIL_PORT": "/dev/ttyNOPE", "HIL_BOARD": "collar",
+                     "HIL_VARIANT": "w8a16"})
+    assert r.returncode == 1 and "1 error" in r.stdout and "/dev/ttyNOPE" in r.stdout, r.stdout
+
+
+def test_a_bad_thresholds_file_is_an_error_not_a_pass(tmp_path: object) -> None:
+    r = _pytest("--hil-target", "board", "--hil-port", "/dev/ttyNOPE", "--hil-thresholds", "/nonexistent.json")
+    assert r.returncode == 1 and "thresholds file not found" in r.stdout, r.stdout
