@@ -31,9 +31,14 @@ BENCH_DEFAULTS = {"kd_alpha": 0.5, "temperature": 2.0}
 def _cmd_fixtures_build(args: argparse.Namespace) -> int:
     from harness.data.fixtures import build_fixtures
 
-    meta = build_fixtures(Path(args.data), Path(args.out))
+    cows = tuple(c.strip() for c in args.cows.split(",") if c.strip())
+    if not cows:
+        raise ValueError("option --cows: give at least one cow id")
+    meta = build_fixtures(Path(args.data), Path(args.out), cows=cows, max_per_class=args.max_per_class)
+    cap = (f", at most {args.max_per_class} per cow and class: {meta['n_windows']} of {meta['windows_before_cap']}"
+           if args.max_per_class is not None else ", all windows")
     print(f"wrote {args.out}/windows.npz ({meta['n_windows']} windows of cows "
-          f"{', '.join(meta['cows'])}) sha256 {meta['windows_npz_sha256']}")  # type: ignore[arg-type]
+          f"{', '.join(meta['cows'])}{cap}) sha256 {meta['windows_npz_sha256']}")  # type: ignore[arg-type]
     for e in meta["excluded_bouts"]:  # type: ignore[attr-defined]
         print(f"excluded {e['bout']}: {e['reason']}")
     return 0
@@ -50,8 +55,7 @@ def _cmd_bench_kd(args: argparse.Namespace) -> int:
         cfg = replace(cfg, seeds=tuple(range(args.seeds)))
     if args.hidden:
         cfg = replace(cfg, hidden=tuple(args.hidden))
-    out = None if args.quick and not args.out else Path(args.out or FIXTURES / "models" / "kd_bench.json")
-    run_kd_bench(Path(args.data), cfg, out)
+    run_kd_bench(Path(args.data), cfg, Path(args.out) if args.out else None)
     return 0
 
 
@@ -284,6 +288,15 @@ def _cmd_bench_fw(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cattle-hil")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -295,8 +308,10 @@ def _positive_int(text: str) -> int:
 
 
 def _models_and_fixtures(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", default=str(FIXTURES / "models"), help="trained and quantized models")
-    p.add_argument("--fixtures", default=str(FIXTURES / "recordings"), help="fixture windows")
+    p.add_argument("--models", default=str(FIXTURES / "models"),
+                   help="trained and quantized models (default %(default)s)")
+    p.add_argument("--fixtures", default=str(FIXTURES / "recordings"),
+                   help="fixture windows: windows.npz + meta.json (default %(default)s)")
 
 
 def _kd_args(p: argparse.ArgumentParser) -> None:
@@ -307,12 +322,18 @@ def _kd_args(p: argparse.ArgumentParser) -> None:
 
 def _build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hil", description="Cattle-collar classifier HIL harness")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     fx = sub.add_parser("fixtures", help="fixture data").add_subparsers(dest="sub", required=True)
     fb = fx.add_parser("build", help="rebuild fixtures/recordings from a db-cow-walking recordings folder")
     fb.add_argument("--data", default=str(DEFAULT_DATA), help="recordings folder (default $HIL_DATA or %(default)s)")
-    fb.add_argument("--out", default=str(FIXTURES / "recordings"))
+    fb.add_argument("--out", default=str(FIXTURES / "recordings"), help="fixture folder to write (default %(default)s)")
+    fb.add_argument("--cows", default="1217,2016", help="comma-separated cow ids to take (default %(default)s, the "
+                    "cows the default models never trained on)")
+    fb.add_argument("--max-per-class", type=_positive_int, default=None,
+                    help="at most N windows per cow and class, evenly spaced (default: all; the committed set "
+                    "uses 75)")
     fb.set_defaults(func=_cmd_fixtures_build)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="sub", required=True)
@@ -321,17 +342,19 @@ def _build_parser() -> argparse.ArgumentParser:
     kd.add_argument("--quick", action="store_true", help="one fold, few epochs: a smoke test")
     kd.add_argument("--seeds", type=int, default=0, help="number of seeds (default 1)")
     kd.add_argument("--hidden", type=int, action="append", choices=(16, 32, 64), help="student sizes (default all)")
-    kd.add_argument("--out", default=None, help="JSON output (default fixtures/models/kd_bench.json)")
+    kd.add_argument("--out", default=None, help="also write the results as JSON here (the committed table is "
+                    "fixtures/models/kd_bench.json); default: print only")
     _kd_args(kd)
     kd.set_defaults(func=_cmd_bench_kd)
 
     bq = bench.add_parser("quant", help="float vs quantized variants on the held-out fixture windows")
     _models_and_fixtures(bq)
-    bq.add_argument("--out", default=str(FIXTURES / "models" / "quant_bench.json"))
+    bq.add_argument("--out", default=None, help="also write the table as JSON here (the committed one is "
+                    "fixtures/models/quant_bench.json); default: print only")
     bq.set_defaults(func=_cmd_bench_quant)
 
     bf = bench.add_parser("fw", help="flash, RAM and emulated instructions per inference, board x variant")
-    bf.add_argument("--board", action="append", choices=("collar", "eartag"))
+    bf.add_argument("--board", action="append", choices=("collar", "eartag"), help="repeatable; default both")
     bf.add_argument("--repeat", type=int, default=1, help="run N times and fail unless the counts are identical")
     _models_and_fixtures(bf)
     bf.set_defaults(func=_cmd_bench_fw)
@@ -349,17 +372,18 @@ def _build_parser() -> argparse.ArgumentParser:
 
     qz = sub.add_parser("quantize", help="calibrate and quantize the default student (every variant)")
     qz.add_argument("--data", default=str(DEFAULT_DATA), help="recordings folder (default $HIL_DATA or %(default)s)")
-    qz.add_argument("--models", default=str(FIXTURES / "models"))
+    qz.add_argument("--models", default=str(FIXTURES / "models"), help="models folder (default %(default)s)")
     qz.add_argument("--clip-pct", type=float, default=None, help="range from this percentile of |x| (default max)")
     qz.set_defaults(func=_cmd_quantize)
 
     ex = sub.add_parser("export", help="write device_fw/generated C sources for every model variant")
-    ex.add_argument("--models", default=str(FIXTURES / "models"))
-    ex.add_argument("--out", default=str(REPO / "device_fw" / "generated"))
+    ex.add_argument("--models", default=str(FIXTURES / "models"), help="models folder (default %(default)s)")
+    ex.add_argument("--out", default=str(REPO / "device_fw" / "generated"), help="default %(default)s")
     ex.set_defaults(func=_cmd_export)
 
     rn = sub.add_parser("run", help="stream the fixture windows through devices and report (the main job)")
-    rn.add_argument("--target", default="qemu", choices=("qemu", "renode", "board"))
+    rn.add_argument("--target", default="qemu", choices=("qemu", "renode", "board"),
+                    help="where the firmware runs (default %(default)s)")
     rn.add_argument("--board", action="append", choices=("collar", "eartag"), help="repeatable; default both")
     rn.add_argument("--variant", action="append", choices=("float32", "w8a16", "w16a16", "w8a8"),
                     help="repeatable; default float32 and w8a16")
@@ -388,7 +412,8 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="where link faults are injected (default both)")
     rn.add_argument("--poison-window", type=int, default=None, metavar="ID",
                     help="damage every transmission of this window: it fails, is reported, and the run goes on")
-    rn.add_argument("--report", default=str(REPO / "reports" / "latest"))
+    rn.add_argument("--report", default=str(REPO / "reports" / "latest"),
+                    help="report folder: report.json, index.html, plots, journals (default %(default)s)")
     _models_and_fixtures(rn)
     rn.add_argument("--quiet", action="store_true", help="no progress bars")
     rn.set_defaults(func=_cmd_run)
@@ -401,8 +426,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train the default teacher and KD student into fixtures/models")
     tr.add_argument("--data", default=str(DEFAULT_DATA), help="recordings folder (default $HIL_DATA or %(default)s)")
-    tr.add_argument("--out", default=str(FIXTURES / "models"))
-    tr.add_argument("--hidden", type=int, default=32, choices=(16, 32, 64))
+    tr.add_argument("--out", default=str(FIXTURES / "models"), help="models folder to write (default %(default)s)")
+    tr.add_argument("--hidden", type=int, default=32, choices=(16, 32, 64), help="student GRU size (default 32)")
     _kd_args(tr)
     tr.set_defaults(func=_cmd_train)
     return p

@@ -9,4 +9,4 @@ $hil train
 $hil quantize
 $hil export
 $hil gen vectors
-$hil bench quant
+$hil bench quant --out fixtures/models/quant_bench.json

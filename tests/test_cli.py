@@ -253,3 +253,22 @@ def test_the_readme_thresholds_table_lists_every_key_with_its_meaning() -> None:
     assert [ln.split("`")[1] for ln in rows] == list(KEYS)
     for key, (meaning, _, _) in KEYS.items():
         assert f"| `{key}` | {meaning} |" in readme, key
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    import argparse
+
+    from harness.cli import _build_parser
+
+    missing: list[str] = []
+
+    def walk(p: argparse.ArgumentParser, path: str) -> None:
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sp in a.choices.items():
+                    walk(sp, f"{path} {name}")
+            elif not a.help:
+                missing.append(f"{path} {'/'.join(a.option_strings) or a.dest}")
+
+    walk(_build_parser(), "hil")
+    assert not missing, missing

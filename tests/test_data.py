@@ -156,6 +156,24 @@ def test_tampered_fixture_is_refused(tmp_path: Path) -> None:
 
 @needs_shared_data
 def test_fixtures_build_reproduces_the_committed_bytes(tmp_path: Path) -> None:
-    build_fixtures(SHARED_DATA, tmp_path)
+    """With the options recorded in meta.json's generated_by."""
+    import json
+
+    made = json.loads((FIXTURES / "recordings" / "meta.json").read_text())["generated_by"]
+    assert made == "hil fixtures build --cows 1217,2016 --max-per-class 75"
+    build_fixtures(SHARED_DATA, tmp_path, cows=("1217", "2016"), max_per_class=75)
     for name in ("windows.npz", "meta.json"):
         assert (tmp_path / name).read_bytes() == (FIXTURES / "recordings" / name).read_bytes(), name
+
+
+@needs_shared_data
+def test_fixtures_build_takes_other_cows_and_keeps_every_window_unless_capped(tmp_path: Path) -> None:
+    from harness.data.recordings import RecordingError
+
+    meta = build_fixtures(SHARED_DATA, tmp_path, cows=("4119",))
+    fx = load_fixtures(tmp_path)
+    assert set(fx.windows.cow.tolist()) == {"4119"}
+    assert meta["n_windows"] == meta["windows_before_cap"] == len(fx.windows)
+    assert (fx.windows.y == 2).sum() > 0  # the restored Resting excerpts of cow 4119
+    with pytest.raises(RecordingError, match="no windows of cow"):
+        build_fixtures(SHARED_DATA, tmp_path / "x", cows=("9999",))

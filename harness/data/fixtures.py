@@ -44,6 +44,7 @@ __all__ = [
 FIXTURE_COWS: tuple[str, ...] = ("1217", "2016")
 """Held-out cows: never used for training the default models; both have all four classes."""
 MAX_PER_COW_CLASS = 75
+"""The cap the committed fixture set was built with (``--max-per-class 75``)."""
 _ZIP_DATE = (2024, 1, 1, 0, 0, 0)
 
 
@@ -88,6 +89,17 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     path.write_bytes(buf.getvalue())
 
 
+def source_digest(data_root: Path) -> dict[str, object]:
+    """What a fixture set was built from: the folder's name, how many CSV files, and a sha256 over
+    their relative paths and bytes (sorted), so a rebuild from other data is visible in meta.json."""
+    h = hashlib.sha256()
+    files = sorted(Path(data_root).glob("*/*.csv"))
+    for f in files:
+        h.update(f.relative_to(data_root).as_posix().encode() + b"\0")
+        h.update(f.read_bytes())
+    return {"folder": Path(data_root).name, "csv_files": len(files), "sha256": h.hexdigest()}
+
+
 def _subsample(ws: WindowSet, cap: int) -> WindowSet:
     keep = np.zeros(len(ws), dtype=bool)
     for cow in ws.cows:
@@ -99,15 +111,24 @@ def _subsample(ws: WindowSet, cap: int) -> WindowSet:
     return ws.select(keep)
 
 
-def build_fixtures(data_root: Path, out_dir: Path, window: int = DEFAULT_WINDOW) -> dict[str, object]:
-    """Rebuild ``out_dir`` (windows.npz + meta.json) from the shared recordings. Deterministic."""
+def build_fixtures(data_root: Path, out_dir: Path, window: int = DEFAULT_WINDOW,
+                   cows: tuple[str, ...] = FIXTURE_COWS, max_per_class: int | None = None) -> dict[str, object]:
+    """Rebuild ``out_dir`` (windows.npz + meta.json) from a recordings folder: the windows of
+    ``cows``, at most ``max_per_class`` per cow and class (evenly spaced; None keeps all).
+    Deterministic: the same folder and options give the same bytes.
+
+    Raises:
+        RecordingError: the folder is unusable, or a requested cow has no windows.
+    """
     bouts, excluded = load_recordings(data_root)
     all_ws, skipped = make_windows(bouts, window, window)
     rotations = cow_rotations(all_ws)
-    held = all_ws.select(np.isin(all_ws.cow, FIXTURE_COWS))
-    if len(held) == 0:
-        raise RecordingError(f"{data_root}: none of the fixture cows {FIXTURE_COWS} found")
-    ws = _subsample(held, MAX_PER_COW_CLASS)
+    missing = sorted(set(cows) - set(all_ws.cows))
+    if missing:
+        raise RecordingError(f"{data_root}: no windows of cow(s) {', '.join(missing)}; the folder has "
+                             f"{', '.join(all_ws.cows)}")
+    held = all_ws.select(np.isin(all_ws.cow, cows))
+    ws = held if max_per_class is None else _subsample(held, max_per_class)
     out_dir.mkdir(parents=True, exist_ok=True)
     npz = out_dir / "windows.npz"
     write_npz(
@@ -121,17 +142,18 @@ def build_fixtures(data_root: Path, out_dir: Path, window: int = DEFAULT_WINDOW)
     }
     meta: dict[str, object] = {
         "format": "cattle-hil-windows/1",
-        "generated_by": "hil fixtures build",
-        "source": "db-cow-walking (WASP-lab, snapshot 6a3752a); Pinilla et al., "
-        "Front. Vet. Sci. 2025, doi 10.3389/fvets.2025.1630083. Evaluation use only.",
+        "generated_by": f"hil fixtures build --cows {','.join(cows)}"
+        + (f" --max-per-class {max_per_class}" if max_per_class is not None else ""),
+        "source": source_digest(data_root),
         "sample_rate_hz": SAMPLE_RATE_HZ,
         "window_samples": window,
         "hop_samples": window,
         "channels": ["x", "y", "z"],
         "accelerometer": AccelSpec().as_dict(),
         "label_map": {str(i): n for i, n in enumerate(CLASS_NAMES)},
-        "cows": list(FIXTURE_COWS),
-        "max_windows_per_cow_and_class": MAX_PER_COW_CLASS,
+        "cows": list(cows),
+        "max_windows_per_cow_and_class": max_per_class,
+        "windows_before_cap": len(held),
         "windows_per_cow_and_class": counts,
         "n_windows": len(ws),
         "orientation_rotation_q14": {
