@@ -195,7 +195,37 @@ def _validate_run(args: argparse.Namespace) -> None:
     if args.resume:
         for b in boards:
             for v in variants:
-                read_journal(Path(args.report) / "journals" / f"{args.target}_{b}_{v}.jsonl")
+                read_journal(_report_dir(args) / "journals" / f"{args.target}_{b}_{v}.jsonl")
+
+
+def _report_dir(args: argparse.Namespace) -> Path:
+    """--report as given; else a new folder reports/<UTC time>-<target>-<boards> (with --resume: the
+    folder reports/latest points to, whose journals are continued)."""
+    import time
+
+    if args.report:
+        return Path(args.report)
+    root = REPO / "reports"
+    latest = root / "latest"
+    if args.resume:
+        if not latest.exists():
+            raise FileNotFoundError(f"{latest}: no earlier run to resume (give --report DIR)")
+        return latest.resolve()
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return root / f"{stamp}-{args.target}-{'-'.join(args.board or ['collar', 'eartag'])}"
+
+
+def _point_latest(report_dir: Path) -> None:
+    """reports/latest -> this run's folder (when it is under reports/)."""
+    root = REPO / "reports"
+    if report_dir.resolve().parent != root.resolve():
+        return
+    latest = root / "latest"
+    if latest.is_symlink() or not latest.exists():
+        tmp = root / ".latest.tmp"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(report_dir.name)
+        tmp.replace(latest)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -203,27 +233,39 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from harness.data.fixtures import load_fixtures
-    from harness.report import summary_table, write_report
+    from harness.provenance import collect_provenance, file_sha256
+    from harness.report import baseline_text, load_baseline, summary_table, write_report
     from harness.thresholds import load_thresholds
 
     fixtures = load_fixtures(Path(args.fixtures))
     thresholds = load_thresholds(Path(args.thresholds))
     _validate_run(args)
+    baseline = load_baseline(Path(args.baseline)) if args.baseline else None
     link_faults = LinkFaults.parse(args.link_faults, args.link_seed, args.link_direction) if args.link_faults else None
     if args.poison_window is not None:
         link_faults = replace(link_faults or LinkFaults({}, args.link_direction, args.link_seed),
                               poison_window=args.poison_window)
-    report_dir = Path(args.report)
+    report_dir = _report_dir(args)
+    prov = collect_provenance()
     runs, status = _run_cases(args, fixtures, thresholds, report_dir, link_faults)
     print(summary_table(runs))
+    if baseline is not None:
+        print(baseline_text(runs, baseline))
     models = json.loads((REPO / "device_fw" / "generated" / "models.json").read_text())
-    prov: dict[str, object] = {
-        "target": args.target, "fixtures": f"{args.fixtures} (sha256 {fixtures.sha256[:16]})",
-        "thresholds": args.thresholds,
-        "models": {v: models.get(v, {}).get("model_hash") for v in args.variant or ["float32", "w8a16"]}}
+    prov.update({
+        "target": args.target,
+        "fixtures": {"path": args.fixtures, "windows_npz_sha256": fixtures.sha256,
+                     "generated_by": fixtures.meta.get("generated_by")},
+        "thresholds": {"path": args.thresholds, "sha256": file_sha256(Path(args.thresholds))},
+        "models": {v: models.get(v, {}).get("model_hash") for v in args.variant or ["float32", "w8a16"]},
+        "images": {f"{r.board}/{r.variant}": f"{r.image} (sha256 {r.image_sha256})" for r in runs if r.image},
+    })
     if link_faults is not None:
         prov["link_faults"] = link_faults.describe()
-    out = write_report(runs, report_dir, prov)
+    if args.baseline:
+        prov["baseline"] = args.baseline
+    out = write_report(runs, report_dir, prov, baseline)
+    _point_latest(report_dir)
     print(f"report: {out / 'index.html'}")
     if status:
         return status
@@ -412,8 +454,11 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="where link faults are injected (default both)")
     rn.add_argument("--poison-window", type=int, default=None, metavar="ID",
                     help="damage every transmission of this window: it fails, is reported, and the run goes on")
-    rn.add_argument("--report", default=str(REPO / "reports" / "latest"),
-                    help="report folder: report.json, index.html, plots, journals (default %(default)s)")
+    rn.add_argument("--report", default=None, metavar="DIR",
+                    help="report folder: report.json, index.html, plots, journals (default: a new folder "
+                    "reports/<time>-<target>-<boards>, and reports/latest points to it)")
+    rn.add_argument("--baseline", default=None, metavar="DIR",
+                    help="an earlier report folder: show deltas of accuracy, recall, latency, energy, flash, RAM")
     _models_and_fixtures(rn)
     rn.add_argument("--quiet", action="store_true", help="no progress bars")
     rn.set_defaults(func=_cmd_run)

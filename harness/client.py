@@ -212,17 +212,19 @@ class DeviceClient:
         """Transfer time both ways at 10 bits per byte, the latency budget and a fixed margin."""
         return (request_bytes + reply_bytes) * 10 / self.baudrate + self.latency_budget_s + 0.5
 
-    MIN_RTO_S = 0.25
+    MIN_RTO_S = 1.0
+    """Floor of the adaptive timeout: host scheduling on a loaded machine (CI) can delay a reply by
+    hundreds of ms, and a needless resend during an inference perturbs an emulator's time base."""
 
     def _attempt_timeout(self, p: _Pending) -> float:
         """How long to wait for this attempt: the static timeout until round trips of this request
-        type were measured, then srtt + 4 rttvar (at least MIN_RTO_S), doubled per resend, never
+        type were measured, then 2 srtt + 4 rttvar (at least MIN_RTO_S), doubled per resend, never
         above the static timeout. A late reply to an early resend is harmless: the device answers
         the repeat from its cache."""
         est = self._rtt.get(type(p.msg))
         if est is None:
             return p.timeout
-        rto = max(self.MIN_RTO_S, est[0] + 4 * est[1]) * 2 ** len(p.reasons)
+        rto = max(self.MIN_RTO_S, 2 * est[0] + 4 * est[1]) * 2 ** len(p.reasons)
         return min(p.timeout, rto)
 
     def _measured(self, p: _Pending) -> None:

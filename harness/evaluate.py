@@ -7,11 +7,14 @@ that could not start: :func:`failed_run`), so a report is always written."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,6 +72,46 @@ class DeviceRun:
     """why the stream stopped before every window was tried (None: it did not)"""
     boot_fault: str | None = None
     """the fault record the device reported at the first hello, in words"""
+    mismatches: list[dict[str, object]] = field(default_factory=list)
+    """verified windows whose output differs from the reference: window, got, want (first 50)"""
+    n_mismatches: int = 0
+    per_animal: dict[str, dict[str, float]] = field(default_factory=dict)
+    """per cow: verified windows, accuracy, and the reference's accuracy on the same windows"""
+    device_logs: list[str] = field(default_factory=list)
+    image: str | None = None
+    """the ELF that ran (None: a board target with --no-flash)"""
+    image_sha256: str | None = None
+    wall_s: float = 0.0
+    """host wall time of the whole device run (start, stream, stop)"""
+
+    def per_class(self) -> list[dict[str, object]]:
+        """Precision, recall and support of every class, from the confusion matrix."""
+        cm = np.array(self.labels.confusion, dtype=np.int64)
+        out: list[dict[str, object]] = []
+        for k, name in enumerate(CLASS_NAMES):
+            support, predicted = int(cm[k].sum()), int(cm[:, k].sum())
+            out.append({"class": name, "support": support,
+                        "recall": float(cm[k, k]) / support if support else None,
+                        "precision": float(cm[k, k]) / predicted if predicted else None})
+        return out
+
+    def measured(self) -> dict[str, object]:
+        """The measured values of this run, flat, with their units in the names (JUnit properties)."""
+        m: dict[str, object] = {
+            "windows": self.n, "windows_verified": self.n_verified, "windows_failed": len(self.failures),
+            "accuracy": round(self.labels.accuracy, 6), "macro_f1": round(self.labels.macro_f1, 6),
+            "mcc": round(self.labels.mcc, 6), "device_time_unit": self.time_unit,
+            "device_time_p50": self.device_time.p50, "device_time_max": self.device_time.max,
+            "latency_p50_ms": round(self.device_us.p50 / 1e3, 4), "latency_p95_ms": round(self.device_us.p95 / 1e3, 4),
+            "latency_max_ms": round(self.device_us.max / 1e3, 4), "rtt_p50_ms": round(self.rtt_ms.p50, 3),
+            "energy_uj": round(self.energy_uj_mean, 4), "energy_basis": self.energy_basis,
+            "flash_bytes": self.flash_bytes, "ram_bytes": self.ram_bytes,
+            "stack_bytes": self.info.get("stack_used"), "resends": self.link.get("retries", 0),
+            "resets": len(self.resets), "device_run_wall_s": round(self.wall_s, 3),
+        }
+        for c in self.per_class():
+            m[f"recall_{c['class']}"] = None if c["recall"] is None else round(float(c["recall"]), 6)  # type: ignore[arg-type]
+        return m
 
     @property
     def n_verified(self) -> int:
@@ -78,12 +121,32 @@ class DeviceRun:
     def passed(self) -> bool:
         return bool(self.checks) and all(ok for _, ok, _ in self.checks)
 
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> DeviceRun:
+        """The inverse of as_dict (a run read back from report.json, e.g. a baseline)."""
+        return _run_from_dict(d)
+
     def as_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["versus_reference"]["kind"] = "bit_exact" if isinstance(self.versus_reference, BitExact) else "float"
         d["passed"] = self.passed
         d["n_verified"] = self.n_verified
         return d
+
+
+def _run_from_dict(d: dict[str, Any]) -> DeviceRun:
+    names = {f.name for f in fields(DeviceRun)}
+    kw = {k: v for k, v in d.items() if k in names}
+    lab = {**d["labels"], "confusion": tuple(tuple(r) for r in d["labels"]["confusion"])}
+    ref = {**d["reference_labels"], "confusion": tuple(tuple(r) for r in d["reference_labels"]["confusion"])}
+    kw["labels"], kw["reference_labels"] = Scores(**lab), Scores(**ref)
+    vs = dict(d["versus_reference"])
+    kind = vs.pop("kind")
+    kw["versus_reference"] = BitExact(**vs) if kind == "bit_exact" else FloatAgreement(**vs)
+    for k in ("device_time", "device_us", "rtt_ms"):
+        kw[k] = Latency(**d[k])
+    kw["checks"] = [tuple(c) for c in d.get("checks", [])]
+    return DeviceRun(**kw)
 
 
 def board_family(name: str) -> str:
@@ -145,6 +208,7 @@ def run_device(
     the harness and the device (harness.linkfaults). ``meter``: measure the energy per inference
     with this power meter over a batch of MEASURE_WINDOWS inferences after the stream (real boards;
     the report then says "measured"); without one the energy is the board-table estimate."""
+    t_start = time.monotonic()
     if depth is None:
         depth = 1 if target.kind == "qemu" else 2
     x = fixtures.calibrated_x()
@@ -197,6 +261,23 @@ def run_device(
         cycles = rtt = np.zeros(1)
         labels = ref_labels = _empty_scores()
     vs: BitExact | FloatAgreement
+    mism: list[dict[str, object]] = []
+    if len(idx):
+        want_l = ref.logits[idx]
+        if ref.exact:
+            bad = np.flatnonzero((np.asarray(dev_scores, dtype=np.int64) != want_l).any(axis=1)
+                                | (dev_cls != ref.classes[idx]))
+        else:
+            bad = np.flatnonzero((np.abs(dev_scores - want_l) > FLOAT_TOLERANCE).any(axis=1)
+                                | (dev_cls != ref.classes[idx]))
+        mism = [{"window": int(idx[j]), "got_class": int(dev_cls[j]), "want_class": int(ref.classes[idx[j]]),
+                 "got": [float(v) for v in dev_scores[j]], "want": [float(v) for v in want_l[j]]} for j in bad]
+    cows = fixtures.windows.cow[:n]
+    per_animal = {}
+    for cow in sorted(set(cows[idx].tolist())) if len(idx) else []:
+        m = cows[idx] == cow
+        per_animal[cow] = {"windows": int(m.sum()), "accuracy": float((dev_cls[m] == y[idx][m]).mean()),
+                           "reference_accuracy": float((ref.classes[idx][m] == y[idx][m]).mean())}
     if ref.exact:
         vs = compare_bit_exact(idx, dev_scores, ref.logits[idx])
         if not (dev_cls == ref.classes[idx]).all():
@@ -231,12 +312,16 @@ def run_device(
         cycles=[int(c) for c in cycles[: len(idx)]], device_ms=[float(v) / 1e3 for v in dev_us[: len(idx)]],
         device_classes=[int(c) for c in dev_cls], window_index=[int(i) for i in idx],
         failures=[asdict(f) for f in outcome.failures.values()], aborted=outcome.aborted, boot_fault=boot_fault,
+        mismatches=mism[:50], n_mismatches=len(mism), per_animal=per_animal, device_logs=list(client.stats.logs),
     )
     elf = getattr(target, "elf", None)
-    if isinstance(elf, Path):
+    if isinstance(elf, Path) and getattr(target, "flash", True):
+        run.image = str(elf)
+        run.image_sha256 = hashlib.sha256(elf.read_bytes()).hexdigest() if elf.is_file() else None
         sizes = image_size(elf)
         if sizes is not None:
             run.flash_bytes, run.ram_bytes = sizes
+    run.wall_s = time.monotonic() - t_start
     return run
 
 

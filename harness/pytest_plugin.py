@@ -17,11 +17,13 @@ skip with that reason instead of repeating the error.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from harness.client import DeviceClient
 from harness.data.fixtures import FixtureSet, load_fixtures
 from harness.energy import PowerMeter, meter_backends
 from harness.energy.meter import Ppk2
@@ -222,7 +224,7 @@ def _hil_runs() -> _Runs:
 @pytest.fixture
 def hil_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: FixtureSet, _hil_runs: _Runs,
             hil_thresholds: dict[tuple[str, str], Thresholds], record_testsuite_property,  # type: ignore[no-untyped-def]
-            tmp_path_factory: pytest.TempPathFactory) -> DeviceRun:
+            record_property, tmp_path_factory: pytest.TempPathFactory) -> DeviceRun:
     """The device run of this case: every fixture window streamed, scored and checked once per
     session (cached here rather than by pytest, so a failed run errors once and then skips)."""
     if hil_config.target in _hil_runs.unavailable:
@@ -245,10 +247,82 @@ def hil_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: FixtureSet
             pytest.fail(f"{hil_case} on {hil_config.target}: {type(exc).__name__}: {exc}", pytrace=False)
         check_acceptance(run, hil_thresholds)
         _hil_runs.runs[hil_case] = run
+        record_property("hil.device_run", f"ran here: {run.wall_s:.1f} s host wall time (the other tests of "
+                        f"{hil_case} read this run)")
+        if run.device_logs:  # into the JUnit system-out with junit_logging = system-out
+            print("\n".join(f"device log: {line}" for line in run.device_logs))
         prefix = f"hil.{hil_case}"
         for key, value in (("target", hil_config.target), ("board", run.info.get("board")),
                            ("firmware_build_id", run.info.get("build_id")), ("model_hash", run.info.get("model_hash")),
+                           ("image", f"{run.image} sha256 {run.image_sha256}"),
                            ("fixture_set", f"{hil_config.fixtures.name} sha256 {hil_recordings.sha256[:16]}"),
                            ("thresholds", str(hil_config.thresholds))):
             record_testsuite_property(f"{prefix}.{key}", str(value))
-    return _hil_runs.runs[hil_case]
+    else:
+        record_property("hil.device_run", "shared: this case's run was charged to its first test")
+    run = _hil_runs.runs[hil_case]
+    for key, value in run.measured().items():
+        record_property(f"hil.{key}", value)
+    return run
+
+
+class _Devices:
+    """Session cache of the connected device of one case at a time (tests run grouped by case)."""
+
+    def __init__(self) -> None:
+        self.case: HilCase | None = None
+        self.client: DeviceClient | None = None
+        self.target: Target | None = None
+        self.broken: dict[HilCase, str] = {}
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.target is not None:
+            self.target.stop()
+        self.case = self.client = self.target = None
+
+
+@pytest.fixture(scope="session")
+def _hil_devices() -> Iterator[_Devices]:
+    """Connected devices of this session; the last one is stopped at its end."""
+    d = _Devices()
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def hil_device(hil_case: HilCase, hil_config: HilConfig, hil_recordings: FixtureSet,
+               _hil_devices: _Devices) -> DeviceClient:
+    """A connected device of this case for a team's own device-level tests: the target started,
+    hello done, the model hash checked against the reference. Kept for the following tests of the
+    same case; a case whose device cannot be reached errors once, then its tests skip."""
+    from harness.client import open_transport
+    from harness.evaluate import board_family
+    from harness.reference import load_reference
+    from harness.targets.base import WrongBoard
+
+    d = _hil_devices
+    if hil_case in d.broken:
+        pytest.skip(f"this case's device could not be reached (reported by its first test): {d.broken[hil_case]}")
+    if d.case == hil_case and d.client is not None:
+        return d.client
+    d.close()
+    try:
+        target = make_target(hil_config, hil_case.board, hil_case.variant)
+    except TargetUnavailable as exc:
+        pytest.skip(f"{hil_config.target} target unavailable: {exc}")
+    try:
+        ref = load_reference(hil_config.models, hil_case.variant, hil_recordings.calibrated_x()[:1])
+        d.target = target
+        client = DeviceClient(open_transport(target.start()), target.description, latency_budget_s=30.0)
+        d.client, d.case = client, hil_case
+        info = client.hello()
+        if board_family(info.board) != hil_case.board:
+            raise WrongBoard(f"{target.description}: the device says it is board {info.board!r}")
+        client.check_model(ref.model_hash, hil_case.variant)
+    except Exception as exc:
+        d.close()
+        d.broken[hil_case] = f"{type(exc).__name__}: {exc}"
+        pytest.fail(f"{hil_case} on {hil_config.target}: {d.broken[hil_case]}", pytrace=False)
+    return client

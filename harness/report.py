@@ -69,11 +69,20 @@ def _plots(r: DeviceRun, out: Path) -> tuple[str, str]:
     cm_png = f"{stem}_confusion.png"
     fig.savefig(out / cm_png, metadata={"Software": None})
     plt.close(fig)
-    fig, ax = plt.subplots(figsize=(4.5, 3), dpi=100)
-    ax.hist(np.array(r.device_ms), bins=30, color="tab:orange")
-    ax.set_xlabel(f"device time per inference at {BOARDS[r.board].clock_hz / 1e6:g} MHz (ms)")
+    fig, ax = plt.subplots(figsize=(4.8, 3), dpi=100)
+    ms = np.array(r.device_ms)
+    values, counts = np.unique(np.round(ms, 4), return_counts=True)
+    if len(values) <= 12:
+        # a deterministic time base gives a handful of exact values: one labelled bar each
+        ax.bar([f"{v:.3f}" for v in values], counts, color="tab:orange")
+        ax.tick_params(axis="x", labelrotation=30)
+    else:
+        ax.hist(ms, bins=30, color="tab:orange")
+        ax.ticklabel_format(axis="x", useOffset=False, style="plain")
+    ax.set_xlabel(f"device time per inference (ms at {BOARDS[r.board].clock_hz / 1e6:g} MHz)")
     ax.set_ylabel("windows")
-    ax.set_title(f"{r.board} {r.variant}: p50 {r.device_us.p50 / 1e3:.2f} ms")
+    ax.set_title(f"{r.board} {r.variant}: p50 {r.device_us.p50 / 1e3:.3f} ms, max {r.device_us.max / 1e3:.3f} ms",
+                 fontsize=10)
     fig.tight_layout()
     lat_png = f"{stem}_latency.png"
     fig.savefig(out / lat_png, metadata={"Software": None})
@@ -81,44 +90,152 @@ def _plots(r: DeviceRun, out: Path) -> tuple[str, str]:
     return cm_png, lat_png
 
 
+def _table(head: list[str], rows: list[list[object]], caption: str = "") -> str:
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table>{cap}<tr>{th}</tr>{body}</table>"
+
+
+def _fmt(v: object) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
 def _failures_html(r: DeviceRun) -> str:
-    if not r.failures and not r.aborted:
-        return ""
-    rows = "".join(f"<tr><td>{f['index']}</td><td>{html.escape(str(f['reason']))}</td>"
-                   f"<td>{len(list(f.get('retries') or []))}</td></tr>"  # type: ignore[call-overload]
-                   for f in r.failures[:50])
-    more = f"<p>... {len(r.failures) - 50} more in report.json</p>" if len(r.failures) > 50 else ""
-    aborted = f"<p class=bad>stream stopped: {html.escape(r.aborted)}</p>" if r.aborted else ""
-    return (f"{aborted}<table><caption>windows not verified ({len(r.failures)})</caption><tr><th>window</th>"
-            f"<th>reason</th><th>resends</th></tr>{rows}</table>{more}")
+    out = ""
+    if r.aborted:
+        out += f"<p class=bad>stream stopped: {html.escape(r.aborted)}</p>"
+    if r.failures:
+        rows: list[list[object]] = [[f["index"], f["reason"], len(list(f.get("retries") or []))]  # type: ignore[call-overload]
+                                    for f in r.failures[:50]]
+        out += _table(["window", "reason", "resends"], rows,
+                      f"windows not verified: {len(r.failures)}" + (" (first 50; all in report.json)"
+                                                                     if len(r.failures) > 50 else ""))
+    if r.mismatches:
+        rows = [[m["window"], m["got_class"], m["want_class"], m["got"], m["want"]] for m in r.mismatches]
+        out += _table(["window", "device class", "reference class", "device scores", "reference scores"], rows,
+                      f"verified windows that differ from the reference: {r.n_mismatches}"
+                      + (" (first 50)" if r.n_mismatches > 50 else ""))
+    return out
 
 
-def write_report(runs: list[DeviceRun], out: Path, provenance: dict[str, object]) -> Path:
+def _case_html(r: DeviceRun, out: Path, base: DeviceRun | None) -> str:
+    verdict = "PASS" if r.passed else "FAIL"
+    head = f"<section id='{r.board}-{r.variant}'><h2>{r.board} / {r.variant} on {r.target}: {verdict}</h2>"
+    checks = "".join(f"<li class={'ok' if ok else 'bad'}>{html.escape(n)}: {html.escape(d)}</li>"
+                     for n, ok, d in r.checks)
+    if r.n_verified == 0:
+        return head + f"<ul>{checks}</ul>{_failures_html(r)}</section>"
+    cm_png, lat_png = _plots(r, out)
+    summary = (f"<p>firmware {html.escape(str(r.info.get('build_id')))} on {html.escape(str(r.info.get('board')))}, "
+               f"model hash {r.info.get('model_hash')}; image {html.escape(str(r.image))} (sha256 "
+               f"{r.image_sha256}); {r.n_verified}/{r.n} windows verified; {html.escape(_vs(r))}; device time "
+               f"{html.escape(r.time_unit)}; energy {html.escape(r.energy_basis)}; stack used "
+               f"{r.info.get('stack_used')} B; host wall time {r.wall_s:.1f} s</p>")
+    pc = _table(["class", "support", "recall", "precision"],
+                [[c["class"], c["support"], c["recall"], c["precision"]] for c in r.per_class()], "per class")
+    pa = _table(["cow", "windows", "device accuracy", "reference accuracy"],
+                [[cow, v["windows"], v["accuracy"], v["reference_accuracy"]] for cow, v in r.per_animal.items()],
+                "per animal")
+    link = _table(["resends", "bad frames", "stale frames", "resend reasons", "faults injected"],
+                  [[r.link.get("retries"), r.link.get("bad_frames"), r.link.get("stale_frames"),
+                    r.link.get("retry_reasons"), r.link.get("faults_injected", "none")]], "link")
+    logs = (f"<details><summary>device log ({len(r.device_logs)} lines)</summary><pre>"
+            f"{html.escape(chr(10).join(r.device_logs))}</pre></details>")
+    delta = _delta_html(r, base) if base is not None else ""
+    return (head + summary + f"<ul>{checks}</ul>" + delta + "<div class=row>" + pc + pa + "</div>" + link
+            + _failures_html(r) + f"<img src='{cm_png}' alt='confusion matrix'><img src='{lat_png}' "
+            "alt='device time'>" + logs + "</section>")
+
+
+def _delta_rows(r: DeviceRun, b: DeviceRun) -> list[list[object]]:
+    rows: list[list[object]] = [
+        ["accuracy", b.labels.accuracy, r.labels.accuracy, r.labels.accuracy - b.labels.accuracy],
+        ["MCC", b.labels.mcc, r.labels.mcc, r.labels.mcc - b.labels.mcc],
+    ]
+    for c, cb in zip(r.per_class(), b.per_class(), strict=True):
+        if c["recall"] is not None and cb["recall"] is not None:
+            rows.append([f"recall {c['class']}", cb["recall"], c["recall"],
+                         float(c["recall"]) - float(cb["recall"])])  # type: ignore[arg-type]
+    rows.append(["latency p50 ms", b.device_us.p50 / 1e3, r.device_us.p50 / 1e3,
+                 (r.device_us.p50 - b.device_us.p50) / 1e3])
+    rows.append(["energy uJ", b.energy_uj_mean, r.energy_uj_mean, r.energy_uj_mean - b.energy_uj_mean])
+    for name, x, y in (("flash B", b.flash_bytes, r.flash_bytes), ("static RAM B", b.ram_bytes, r.ram_bytes)):
+        if x is not None and y is not None:
+            rows.append([name, x, y, y - x])
+    return rows
+
+
+def _delta_html(r: DeviceRun, b: DeviceRun) -> str:
+    return _table(["measure", "baseline", "this run", "delta"], _delta_rows(r, b), "against the baseline")
+
+
+def baseline_text(runs: list[DeviceRun], baseline: dict[tuple[str, str], DeviceRun]) -> str:
+    """Deltas against a baseline run, for the terminal."""
+    lines = []
+    for r in runs:
+        b = baseline.get((r.board, r.variant))
+        if b is None or r.n_verified == 0 or b.n_verified == 0:
+            lines.append(f"{r.board}/{r.variant}: no baseline to compare")
+            continue
+        parts = [f"{m} {d:+.4g}" for m, _, _, d in _delta_rows(r, b)]  # type: ignore[misc]
+        lines.append(f"{r.board}/{r.variant} vs baseline: " + ", ".join(parts))
+    return "\n".join(lines)
+
+
+def load_baseline(folder: Path) -> dict[tuple[str, str], DeviceRun]:
+    """The runs of an earlier report folder (its report.json), by (board, variant)."""
+    path = Path(folder) / "report.json"
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: baseline report not found (option --baseline)") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("runs"), list):
+        raise ValueError(f'{path}: not a report: no "runs" list')
+    out = {}
+    for i, d in enumerate(raw["runs"]):
+        try:
+            run = DeviceRun.from_dict(d)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: runs[{i}]: not a run record of this harness ({exc})") from None
+        out[(run.board, run.variant)] = run
+    return out
+
+
+_CSS = ("body{font-family:sans-serif;max-width:78em;margin:2em auto;color:#222}.ok{color:#060}"
+        ".bad{color:#a00;font-weight:bold}img{margin:.5em;vertical-align:top}table{border-collapse:collapse;"
+        "margin:.5em 1em .5em 0;font-size:90%}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}"
+        "caption{text-align:left;font-weight:bold}.row{display:flex;flex-wrap:wrap}section{border-top:2px solid "
+        "#888;margin-top:1.5em}pre{background:#f6f6f6;padding:.5em;overflow-x:auto}")
+
+
+def _prov_html(provenance: dict[str, object]) -> str:
+    def item(k: str, v: object) -> str:
+        if isinstance(v, dict):
+            inner = "".join(item(str(a), b) for a, b in v.items())
+            return f"<li>{html.escape(k)}<ul>{inner}</ul></li>"
+        return f"<li>{html.escape(k)}: <code>{html.escape(_fmt(v))}</code></li>"
+
+    return "<ul id=provenance>" + "".join(item(k, v) for k, v in provenance.items()) + "</ul>"
+
+
+def write_report(runs: list[DeviceRun], out: Path, provenance: dict[str, object],
+                 baseline: dict[tuple[str, str], DeviceRun] | None = None) -> Path:
+    """Write report.json, index.html and the plots into ``out`` (its own folder for this run)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(
         {"provenance": provenance, "runs": [r.as_dict() for r in runs]}, indent=1, default=str) + "\n")
-    rows = []
-    for r in runs:
-        if r.n_verified == 0:
-            rows.append(f"<section><h2>{r.board} / {r.variant} on {r.target}: FAIL</h2>"
-                        f"<p class=bad>{html.escape(r.aborted or 'no window verified')}</p>{_failures_html(r)}"
-                        "</section>")
-            continue
-        cm_png, lat_png = _plots(r, out)
-        checks = "".join(f"<li class={'ok' if ok else 'bad'}>{html.escape(n)}: {html.escape(d)}</li>"
-                         for n, ok, d in r.checks)
-        rows.append(
-            f"<section><h2>{r.board} / {r.variant} on {r.target}: {'PASS' if r.passed else 'FAIL'}</h2>"
-            f"<p>firmware {html.escape(str(r.info.get('build_id')))}, model hash {r.info.get('model_hash')}, "
-            f"{r.n} windows; accuracy {r.labels.accuracy:.3f}, macro F1 {r.labels.macro_f1:.3f}, "
-            f"MCC {r.labels.mcc:.3f}; {html.escape(_vs(r))}; device time p50 {r.device_us.p50 / 1e3:.2f} ms, "
-            f"p95 {r.device_us.p95 / 1e3:.2f} ms, max {r.device_us.max / 1e3:.2f} ms "
-            f"({html.escape(r.time_unit)}); host round trip p50 {r.rtt_ms.p50:.1f} ms; "
-            f"energy {r.energy_uj_mean:.1f} uJ per inference ({html.escape(r.energy_basis)})</p>"
-            f"<ul>{checks}</ul>{_failures_html(r)}<img src='{cm_png}'><img src='{lat_png}'></section>")
-    prov = "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in provenance.items())
-    page = ("<!doctype html><meta charset=utf-8><title>cattle-hil report</title><style>body{font-family:sans-serif;"
-            "max-width:70em;margin:2em auto}.ok{color:#060}.bad{color:#a00;font-weight:bold}img{margin:.5em}</style>"
-            f"<h1>cattle-hil report</h1><ul>{prov}</ul><pre>{html.escape(summary_table(runs))}</pre>{''.join(rows)}")
+    sections = "".join(_case_html(r, out, (baseline or {}).get((r.board, r.variant))) for r in runs)
+    verdict = "PASS" if runs and all(r.passed for r in runs) else "FAIL"
+    page = (f"<!doctype html><meta charset=utf-8><title>cattle-hil report: {verdict}</title><style>{_CSS}</style>"
+            f"<h1>cattle-hil report: <span class={'ok' if verdict == 'PASS' else 'bad'}>{verdict}</span></h1>"
+            f"<h2>Provenance</h2>{_prov_html(provenance)}<h2>Summary</h2>"
+            f"<pre>{html.escape(summary_table(runs))}</pre>{sections}")
     (out / "index.html").write_text(page)
     return out

@@ -210,6 +210,45 @@ def test_a_failed_window_is_reported_by_name_and_the_other_boards_still_run(
         assert [c[0] for c in failed] == ["every window verified", "retry rate"], failed
         assert "window 7:" in failed[0][2]
     assert "11/12 windows verified" in err
+    page = _html_structure((report / "index.html").read_text())
+    assert "provenance" in page["ids"] and {"collar-w8a16", "eartag-w8a16"} <= page["ids"]
+    assert "windows not verified: 1" in page["captions"] and "per class" in page["captions"]
+    assert "per animal" in page["captions"] and "link" in page["captions"]
+    assert page["img_alts"].count("confusion matrix") == 2
+
+    again = tmp_path / "again"
+    code, out = _hil(["run", "--board", "collar", "--variant", "w8a16", "--limit", "12", "--quiet", "--thresholds",
+                      str(budgets_only), "--report", str(again), "--baseline", str(report)], capsys)
+    assert code == 0, out
+    page = _html_structure((again / "index.html").read_text())
+    assert "against the baseline" in page["captions"]
+
+
+def _html_structure(text: str) -> dict[str, list[str] | set[str]]:
+    """ids, table captions and image alt texts of a report page, with html.parser."""
+    from html.parser import HTMLParser
+
+    found: dict[str, list[str] | set[str]] = {"ids": set(), "captions": [], "img_alts": []}
+
+    class P(HTMLParser):
+        in_caption = False
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            a = dict(attrs)
+            if a.get("id"):
+                found["ids"].add(a["id"])  # type: ignore[union-attr]
+            if tag == "img":
+                found["img_alts"].append(a.get("alt") or "")  # type: ignore[union-attr]
+            self.in_caption = tag == "caption"
+
+        def handle_data(self, data: str) -> None:
+            if self.in_caption:
+                found["captions"].append(data)  # type: ignore[union-attr]
+                self.in_caption = False
+
+    P().feed(text)
+    found["captions"] = " | ".join(found["captions"])  # type: ignore[arg-type, assignment]
+    return found
 
 
 @needs_qemu
