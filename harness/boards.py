@@ -81,7 +81,7 @@ BOARDS: dict[str, Board] = {
         ram_origin=0x2000_0000,
         ram_bytes=256 * 1024,
         fpu=True,
-        cflags=("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
+        cflags=("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-ffp-contract=fast"),
         qemu=QemuMachine("mps2-an386", "cortex-m4", systick_hz=25_000_000, icount_shift=7, uart="cmsdk"),
         run_current_a=3.3e-3,
         supply_v=3.0,

@@ -324,9 +324,15 @@ def _cmd_bench_fw(args: argparse.Namespace) -> int:
     from harness.data.fixtures import load_fixtures
     from harness.fwbench import format_bench, run_fw_bench
 
-    rows = run_fw_bench(load_fixtures(Path(args.fixtures)), Path(args.models), args.board or ["collar", "eartag"],
-                        args.repeat, log=lambda m: print(m, file=sys.stderr))
+    fx = load_fixtures(Path(args.fixtures))
+    boards = args.board or ["collar", "eartag"]
+    rows = run_fw_bench(fx, Path(args.models), boards, args.repeat, log=lambda m: print(m, file=sys.stderr))
     print(format_bench(rows, args.repeat))
+    if args.breakdown:
+        from harness.fwbench import format_breakdown
+
+        print()
+        print(format_breakdown(fx, boards, log=lambda m: print(m, file=sys.stderr)))
     return 0
 
 
@@ -398,6 +404,8 @@ def _build_parser() -> argparse.ArgumentParser:
     bf = bench.add_parser("fw", help="flash, RAM and emulated instructions per inference, board x variant")
     bf.add_argument("--board", action="append", choices=("collar", "eartag"), help="repeatable; default both")
     bf.add_argument("--repeat", type=int, default=1, help="run N times and fail unless the counts are identical")
+    bf.add_argument("--breakdown", action="store_true",
+                    help="also trace one Infer exchange per board x variant: instructions per kernel group")
     _models_and_fixtures(bf)
     bf.set_defaults(func=_cmd_bench_fw)
 

@@ -164,3 +164,31 @@ def format_bench(rows: list[BenchRow], repeat: int) -> str:
         "reference: the seed paper's float MLP took 85 ms per window on the collar (CC2650, 48 MHz)",
     ]
     return "\n".join(lines)
+
+
+def format_breakdown(fx: FixtureSet, boards: list[str], variants: tuple[str, ...] = ("float32", "w8a16"),
+                     log: Callable[[str], None] = print) -> str:
+    """Instructions of one Infer exchange (fixture window 0) per group of functions, from QEMU's
+    execution trace (harness.fwprofile), per board and variant of the default workload."""
+    from harness.fwprofile import GROUPS, group_counts, infer_profile
+
+    x = fx.calibrated_x()[0]
+    names = [g for g, _ in GROUPS]
+    short = ["matrix", "GRU elem.", "input", "glue/head", "softfloat", "protocol"]
+    head = f"{'board':<7}{'variant':<9}{'total':>11}" + "".join(f"{s:>12}" for s in short)
+    lines = [head, "-" * len(head)]
+    for board in boards:
+        for v in variants:
+            elf = firmware_image(f"{board}-qemu", v)
+            log(f"tracing {board}/{v} ...")
+            g = group_counts(infer_profile(board, elf, x))
+            total = sum(g.values())
+            lines.append(f"{board:<7}{v:<9}{total:>11,}" + "".join(f"{g[n]:>12,}" for n in names))
+    lines += [
+        "one Infer exchange (fixture window 0): instructions per group of functions, from QEMU's execution trace "
+        "(-d in_asm,exec,nochain), a session with the Infer minus one with only the Hello",
+        "groups: " + "; ".join(f"{s} = {n}" for s, n in zip(short, names, strict=True)),
+        "matrix includes the head's two small layers (1,152 of the 317,952 MACs); protocol = receiving, checking "
+        "and answering the Infer frame (COBS, CRC-16, CRC-32, UART, main loop)",
+    ]
+    return "\n".join(lines)

@@ -187,3 +187,28 @@ def test_quantized_model_file_refuses_a_tampered_hash(tmp_path: Path) -> None:
     js.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="model hash does not match"):
         load_quant(tmp_path / "m")
+
+
+def test_the_exporter_proves_32_bit_sums_per_layer_and_falls_back_to_64_bit_when_it_cannot() -> None:
+    from dataclasses import replace
+
+    from harness.quant.export import ACC32_LIMIT, acc32_proof, block_weights, render_quant
+
+    w = np.array([[127, -128, 5], [1, 2, 3]])
+    p = acc32_proof(w, np.array([1000, -7]), shift=4, x_max=32768)
+    assert p.bound == 1000 + 8 + (127 + 128 + 5) * 32768 and p.ok
+    assert not acc32_proof(w, np.array([ACC32_LIMIT, 0]), shift=4, x_max=32768).ok
+    assert not acc32_proof(w, np.array([0, 0]), shift=0, x_max=32768).ok  # a left shift: 64-bit path
+    wb, in_pad = block_weights(np.arange(1, 16).reshape(5, 3))
+    assert in_pad == 4 and wb.size == 8 * 4  # 5 rows -> 8, 3 inputs -> 4
+    assert wb[:8].tolist() == [1, 2, 4, 5, 7, 8, 10, 11]  # pair 0 of rows 0..3
+
+    m = load_quant(MODELS / "student_w8a16")
+    shipped = render_quant(m, MODELS / "student_w8a16.npz")
+    assert shipped.count("32-bit accumulators, blocked") == 8 and "64-bit reference" not in shipped
+    g = m.gates["r"]
+    big = replace(g, w_h=np.full_like(g.w_h, 127), b_h=np.full_like(g.b_h, 2**31 - 2**20))  # built to overflow
+    text = render_quant(replace(m, gates={**m.gates, "r": big}), MODELS / "student_w8a16.npz")
+    line = next(ln for ln in text.splitlines() if "r.h    bound" in ln)
+    assert ">= 2^31" in line and "64-bit reference kernel (nn_fully_connected_s8w)" in line
+    assert "q_r_h_w[" in text and "q_r_h_wb[" not in text and "q_r_i_wb[" in text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,8 @@ from harness.quant.model_io import load_quant, quant_model_hash
 from harness.training.models import GruStudent
 from harness.training.train import load_model
 
-__all__ = ["float_model_hash", "render_exports", "write_exports"]
+__all__ = ["ACC32_LIMIT", "Acc32Proof", "acc32_proof", "block_weights", "float_model_hash", "render_exports",
+           "write_exports"]
 
 _REPO = Path(__file__).resolve().parents[2]
 
@@ -54,7 +56,8 @@ def _arr(ctype: str, name: str, values: np.ndarray, fmt: str = "{}") -> str:
             row = []
     if row:
         lines.append("    " + ", ".join(row) + ",")
-    return f"static const {ctype} {name}[{len(flat)}] = {{\n" + "\n".join(lines) + "\n};\n"
+    return (f"static const {ctype} {name}[{len(flat)}] __attribute__((aligned(4))) = {{\n" + "\n".join(lines)
+            + "\n};\n")
 
 
 def _f32(v: float) -> str:
@@ -108,30 +111,104 @@ def render_float(model: GruStudent, src: Path) -> str:
     return "\n".join(out)
 
 
-def _fc(name: str, w: np.ndarray, b: np.ndarray, shift: int, wbits: int) -> tuple[str, str]:
+ACC32_LIMIT = 2**31
+"""A layer runs with 32-bit accumulators only if every row's bound stays below this."""
+
+
+@dataclass(frozen=True)
+class Acc32Proof:
+    """The exporter's proof that a layer's sums fit int32: for every row,
+    |bias + 2^(shift-1)| + sum_i |w[o][i]| * x_max < 2^31 (the partial sums of any order are
+    bounded by the same figure). ``ok`` False: the layer keeps the 64-bit reference kernel."""
+
+    bound: int
+    x_max: int
+    shift: int
+
+    @property
+    def ok(self) -> bool:
+        return self.bound < ACC32_LIMIT and self.shift >= 1
+
+    def verdict(self, kernel: str) -> str:
+        if self.shift < 1:
+            return f"shift {self.shift} < 1: {kernel}"
+        return f"bound {self.bound} {'<' if self.ok else '>='} 2^31 (|x| <= {self.x_max}): {kernel}"
+
+
+def acc32_proof(w: np.ndarray, b: np.ndarray, shift: int, x_max: int) -> Acc32Proof:
+    """Bound the accumulator of ``y = W x + b`` (with the rounding constant folded into b) over
+    every input with |x| <= x_max; exact integer arithmetic."""
+    rnd = (1 << (shift - 1)) if shift >= 1 else 0
+    w64 = np.abs(np.asarray(w, dtype=object))
+    rows = [abs(int(bi) + rnd) + int(sum(int(v) for v in row)) * x_max for row, bi in zip(w64, b, strict=True)]
+    return Acc32Proof(max(rows, default=0), x_max, shift)
+
+
+def block_weights(w: np.ndarray) -> tuple[np.ndarray, int]:
+    """The blocked layout of nn_fully_connected_blk_s32 (device_fw/src/nn/nn.h): rows padded to a
+    multiple of 4, inputs to an even count; per block of 4 rows, per input pair i: w[o][i], w[o][i+1]
+    for each of the 4 rows. Returns (int16 flat array, in_pad)."""
+    out, n_in = w.shape
+    out_pad, in_pad = -(-out // 4) * 4, n_in + (n_in & 1)
+    wp = np.zeros((out_pad, in_pad), dtype=np.int64)
+    wp[:out, :n_in] = w
+    blocks = wp.reshape(out_pad // 4, 4, in_pad // 2, 2).transpose(0, 2, 1, 3)
+    return blocks.reshape(-1).astype(np.int16), in_pad
+
+
+def _fc(name: str, w: np.ndarray, b: np.ndarray, shift: int, wbits: int, x_max: int,
+        blocked: bool = True) -> tuple[str, str, str]:
+    """C arrays, initializer and the proof's verdict (with the kernel chosen) of one layer."""
+    proof = acc32_proof(w, b, shift, x_max)
+    dims = f".out = {w.shape[0]}, .in = {w.shape[1]}, .shift = {shift}"
+    if proof.ok and blocked:
+        wb, in_pad = block_weights(w)
+        out_pad = -(-w.shape[0] // 4) * 4
+        br = np.zeros(out_pad, dtype=np.int64)
+        br[: w.shape[0]] = np.asarray(b, dtype=np.int64) + (1 << (shift - 1))
+        arrays = _arr("int16_t", f"{name}_wb", wb) + _arr("int32_t", f"{name}_br", br)
+        init = (f"{{.w8 = 0, .w16 = 0, .bias = 0, {dims}, .wb = {name}_wb, .bias_r = {name}_br, "
+                f".in_pad = {in_pad}, .acc32 = 1}}")
+        return arrays, init, proof.verdict("32-bit accumulators, blocked (nn_fully_connected_blk_s32)")
     wt = "int8_t" if wbits == 8 else "int16_t"
     arrays = _arr(wt, f"{name}_w", w) + _arr("int32_t", f"{name}_b", b)
     wfield = f".w8 = {name}_w, .w16 = 0" if wbits == 8 else f".w8 = 0, .w16 = {name}_w"
-    init = f"{{{wfield}, .bias = {name}_b, .out = {w.shape[0]}, .in = {w.shape[1]}, .shift = {shift}}}"
-    return arrays, init
+    extra = ""
+    kernel = f"64-bit reference kernel (nn_fully_connected_s{wbits}w)"
+    if proof.ok and wbits == 8:  # the input layer: row-major int8 with the rounding folded in
+        br = np.asarray(b, dtype=np.int64) + (1 << (shift - 1))
+        arrays += _arr("int32_t", f"{name}_br", br)
+        extra = f", .bias_r = {name}_br, .acc32 = 1"
+        kernel = "32-bit accumulators (nn_input_layer_s16)"
+    init = f"{{{wfield}, .bias = {name}_b, {dims}, .wb = 0{extra}}}"
+    return arrays, init, proof.verdict(kernel)
 
 
 def render_quant(m: QuantModel, src: Path) -> str:
     for k in ("b_in", "b_h1", "b_out"):
         assert np.abs(getattr(m, k)).max(initial=0) < 2**31, f"{k} does not fit int32"
+    for g, f in m.f_pre.items():
+        if f < -3:
+            raise ValueError(f"{src}: pre-activation format {g} Q{f}: the inlined table lookup needs frac >= -3")
     out = [_stamp([src, src.with_suffix(".json")]), "#include \"model.h\"\n"]
     fmts = "\n".join(f" *   {k:<12} {v}" for k, v in sorted(m.formats.items()))
     out.append(f"/* Q formats (variant {m.variant}):\n{fmts}\n */\n")
     inits: dict[str, str] = {}
-    for name, w, b, s in (("in", m.w_in, m.b_in, m.shift_in), ("h1", m.w_h1, m.b_h1, m.shift_h1),
-                          ("out", m.w_out, m.b_out, m.shift_out)):
-        arrays, inits[name] = _fc(f"q_{name}", w, b, s, m.wbits)
+    proofs: dict[str, str] = {}
+    x_act = 1 << (m.abits - 1)
+    for name, w, b, s, xm, blk in (("in", m.w_in, m.b_in, m.shift_in, 1 << 15, False),
+                                   ("h1", m.w_h1, m.b_h1, m.shift_h1, x_act, True),
+                                   ("out", m.w_out, m.b_out, m.shift_out, x_act, True)):
+        arrays, inits[name], proofs[name] = _fc(f"q_{name}", w, b, s, m.wbits, xm, blk)
         out.append(arrays)
     for g, gp in m.gates.items():
-        a_i, i_init = _fc(f"q_{g}_i", gp.w_i, gp.b_i, gp.shift_i, m.wbits)
-        a_h, h_init = _fc(f"q_{g}_h", gp.w_h, gp.b_h, gp.shift_h, m.wbits)
+        a_i, i_init, proofs[f"{g}.i"] = _fc(f"q_{g}_i", gp.w_i, gp.b_i, gp.shift_i, m.wbits, x_act)
+        a_h, h_init, proofs[f"{g}.h"] = _fc(f"q_{g}_h", gp.w_h, gp.b_h, gp.shift_h, m.wbits, x_act)
         out += [a_i, a_h]
         inits[g] = f"{{.i = {i_init},\n          .h = {h_init}}}"
+    verdicts = "\n".join(f" *   {k:<6} {v}" for k, v in proofs.items())
+    out.insert(2, "/* 32-bit accumulation, proved per layer by the exporter (harness.quant.export.acc32_proof):\n"
+               f" * max over rows of |bias + 2^(shift-1)| + sum |w| * max|x|.\n{verdicts}\n */\n")
     mean = ", ".join(str(int(v)) for v in m.mean_q)
     out.append(
         "const nn_gru_model_q_t model_q = {\n"
@@ -150,9 +227,11 @@ def render_tables() -> str:
     return (
         "/* generated by `hil export` from harness/quant/intref.py (SIGMOID_LUT, TANH_LUT).\n"
         " * Do not edit: re-run `hil export`. */\n#include \"nn.h\"\n\n"
-        + _arr("int16_t", "nn_sigmoid_lut", SIGMOID_LUT).replace("static const", "const")
+        + "/* 257 entries from intref plus a copy of the last: an input clamped to the top of the range\n"
+        " * then interpolates to exactly lut[256] without a branch (see nn_lut_eval.h). */\n"
+        + _arr("int16_t", "nn_sigmoid_lut", np.append(SIGMOID_LUT, SIGMOID_LUT[-1])).replace("static const", "const")
         + "\n"
-        + _arr("int16_t", "nn_tanh_lut", TANH_LUT).replace("static const", "const")
+        + _arr("int16_t", "nn_tanh_lut", np.append(TANH_LUT, TANH_LUT[-1])).replace("static const", "const")
     )
 
 

@@ -13,8 +13,16 @@
 #define NN_CHANNELS 3
 
 /* A fully connected layer: y = sat(requant(W x + b, shift), out_bits).
- * W: [out][in] row-major, int8 (w8) or int16 (w16), frac fw; x: int16[in], frac fx;
- * bias: int32[out] at frac fw + fx; shift = fw + fx - fo. Exactly one of w8, w16 is set. */
+ * W: [out][in], frac fw; x: int16[in], frac fx; bias: int32[out] at frac fw + fx;
+ * shift = fw + fx - fo. Exactly one weight layout is set:
+ *   w8 / w16: row-major int8 / int16, with bias; any shift; 64-bit accumulation
+ *             (nn_fully_connected_s8w / _s16w, the reference kernels);
+ *   wb:       blocked for nn_fully_connected_blk_s32: rows in blocks of 4 (out padded with zero
+ *             rows to a multiple of 4), inputs in pairs (in padded with zeros to in_pad, even);
+ *             per block, per input pair i: w[o][i] w[o][i+1] for o = the block's 4 rows; int16
+ *             containers whatever the weight width; with bias_r = bias + 2^(shift-1) (the
+ *             rounding folded in, int32[out padded]). The exporter uses it only where it proved
+ *             |bias_r| + sum |w| max|x| < 2^31 for every row (acc32 = 1) and shift >= 1. */
 typedef struct {
     const int8_t *w8;
     const int16_t *w16;
@@ -22,6 +30,10 @@ typedef struct {
     uint16_t out;
     uint16_t in;
     int8_t shift;
+    const int16_t *wb;
+    const int32_t *bias_r;
+    uint16_t in_pad;
+    uint8_t acc32;
 } nn_fc_q_t;
 
 typedef struct {
@@ -50,15 +62,23 @@ typedef struct {
     const float *w_h1, *b_h1, *w_out, *b_out;   /* [H][H], [H], [4][H], [4] */
 } nn_gru_model_f_t;
 
-/* Interpolation tables: 257 entries, Q15 (generated/nn_tables.c, from intref.py). */
-extern const int16_t nn_sigmoid_lut[257];
-extern const int16_t nn_tanh_lut[257];
+/* Interpolation tables: 257 entries, Q15 (generated/nn_tables.c, from intref.py), plus a copy of
+ * the last entry so that the top of the range needs no branch. */
+extern const int16_t nn_sigmoid_lut[258];
+extern const int16_t nn_tanh_lut[258];
 
 int32_t nn_requant(int64_t acc, int shift, int bits);
 int16_t nn_sat16(int32_t v);
 void nn_fully_connected_s8w(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits);
 void nn_fully_connected_s16w(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits);
 void nn_fully_connected_q(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits);
+/* Blocked layout, 32-bit accumulators (see nn_fc_q_t). x: int16[in_pad], 4-byte aligned, zero
+ * beyond in; y: int16[out]. bit-exact with harness.quant.intref.nn_fully_connected. */
+void nn_fully_connected_blk_s32(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits);
+/* The first layer of the student: centre the 3 counts, FC to the hidden size, ReLU.
+ * x: int16[3] counts; a: int16[hidden] (frac f_a, abits). bit-exact with
+ * nn_relu(nn_fully_connected(nn_input_center(x), ...)) in harness.quant.intref. */
+void nn_input_layer_s16(const nn_gru_model_q_t *m, const int16_t *x, int16_t *a);
 void nn_relu_s16(int16_t *x, uint16_t n);
 int16_t nn_sigmoid_s16(int16_t x, int frac_in);
 int16_t nn_tanh_s16(int16_t x, int frac_in);

@@ -80,9 +80,57 @@ static void test_act(const char *dir, const char *file, int16_t (*fn)(int16_t, i
     report(name, n, bad);
 }
 
+/* The exporter's 32-bit proof (harness.quant.export.acc32_proof) for a test layer, with the input
+ * bound |x| <= 32768 of the vectors. */
+static int blocked_applies(const nn_fc_q_t *fc) {
+    if (fc->shift < 1) {
+        return 0;
+    }
+    for (int o = 0; o < fc->out; o++) {
+        long long bound = llabs((long long)fc->bias[o] + (1LL << (fc->shift - 1)));
+        for (int i = 0; i < fc->in; i++) {
+            const long long w = fc->w8 ? fc->w8[o * fc->in + i] : fc->w16[o * fc->in + i];
+            bound += llabs(w) * 32768LL;
+        }
+        if (bound >= (1LL << 31)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Lay a row-major layer out as nn_fully_connected_blk_s32 wants it (as the exporter does) and run it. */
+static void run_blocked(const nn_fc_q_t *fc, const void *w, int wbits, const int16_t *x, int16_t *y, int ob) {
+    static int16_t wb[72 * 72], xpad[72] __attribute__((aligned(4)));
+    static int32_t br[72];
+    const int out_pad = (fc->out + 3) / 4 * 4, in_pad = fc->in + (fc->in & 1);
+    for (int o = 0; o < out_pad; o++) {
+        for (int i = 0; i < in_pad; i++) {
+            int16_t v = 0;
+            if (o < fc->out && i < fc->in) {
+                v = wbits == 8 ? ((const int8_t *)w)[o * fc->in + i] : ((const int16_t *)w)[o * fc->in + i];
+            }
+            /* block o/4, pair i/2, row o%4, element i%2 */
+            wb[((o / 4) * (in_pad / 2) + i / 2) * 8 + (o % 4) * 2 + i % 2] = v;
+        }
+        br[o] = o < fc->out ? (int32_t)(fc->bias[o] + (1LL << (fc->shift - 1))) : 0;
+    }
+    for (int i = 0; i < in_pad; i++) {
+        xpad[i] = i < fc->in ? x[i] : 0;
+    }
+    nn_fc_q_t b = *fc;
+    b.w8 = 0;
+    b.w16 = 0;
+    b.wb = wb;
+    b.bias_r = br;
+    b.in_pad = (uint16_t)in_pad;
+    b.acc32 = 1;
+    nn_fully_connected_blk_s32(&b, xpad, y, ob);
+}
+
 static void test_fc(const char *dir, const char *file, int wbits) {
     FILE *f = open_vec(dir, file);
-    long n = 0, bad = 0;
+    long n = 0, bad = 0, blk_n = 0, blk_bad = 0;
     long long out;
     static int8_t w8[70 * 70];
     static int16_t w16[70 * 70], x[70], y[70], want[70];
@@ -115,9 +163,19 @@ static void test_fc(const char *dir, const char *file, int wbits) {
             }
         }
         n++;
+        if (blocked_applies(&fc)) {
+            run_blocked(&fc, wbits == 8 ? (const void *)w8 : (const void *)w16, wbits, x, y, ob);
+            for (int i = 0; i < fc.out; i++) {
+                if (y[i] != want[i] && blk_bad++ < 3) {
+                    printf("%s record %ld at %d (blocked, 32-bit): got %d, want %d\n", file, n - 1, i, y[i], want[i]);
+                }
+            }
+            blk_n++;
+        }
     }
     fclose(f);
     report(wbits == 8 ? "nn_fully_connected_s8w" : "nn_fully_connected_s16w", n, bad);
+    report(wbits == 8 ? "blk_s32 (from s8w)" : "blk_s32 (from s16w)", blk_n, blk_bad);
 }
 
 static void test_gru_step(const char *dir) {
