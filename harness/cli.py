@@ -228,8 +228,52 @@ def _point_latest(report_dir: Path) -> None:
         tmp.replace(latest)
 
 
+def _cmd_run_stream(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.data.fixtures import load_fixtures
+    from harness.provenance import collect_provenance
+    from harness.stream import StreamRun, format_stream_table, run_stream
+    from harness.targets import TargetUnavailable, make_target
+
+    fixtures = load_fixtures(Path(args.fixtures))
+    _validate_run(args)
+    report_dir = _report_dir(args)
+    prov = collect_provenance()
+    runs: list[StreamRun] = []
+    failed: list[str] = []
+    for board in args.board or ["collar", "eartag"]:
+        for variant in args.variant or ["float32", "w8a16"]:
+            try:
+                target = make_target(args.target, board, variant, image=Path(args.image) if args.image else None,
+                                     port=args.port, probe=args.probe, no_flash=args.no_flash,
+                                     hardware_map=Path(args.hardware_map) if args.hardware_map else None)
+                runs.append(run_stream(target, fixtures, Path(args.models), hop=args.hop,
+                                       samples_per_frame=args.samples_per_frame, drop_frames=args.drop_frame or (),
+                                       limit_streams=args.limit_streams))
+                r = runs[-1]
+                print(f"{board}/{variant}: {r.streams} streams, {r.samples} samples, {r.windows_verified}/"
+                      f"{r.windows_expected} windows verified, {'PASS' if r.passed else 'FAIL'}", file=sys.stderr)
+            except (TargetUnavailable, OSError, ValueError, RuntimeError, TimeoutError) as exc:
+                failed.append(f"{board}/{variant}: {type(exc).__name__}: {exc}")
+                print(f"hil: {failed[-1]}", file=sys.stderr)
+    if runs:
+        print(format_stream_table(runs))
+    for f in failed:
+        print(f"FAIL {f}")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "stream.json").write_text(json.dumps(
+        {"provenance": prov, "runs": [r.as_dict() for r in runs], "failed": failed}, indent=1, default=str) + "\n")
+    _point_latest(report_dir)
+    print(f"report: {report_dir / 'stream.json'}")
+    return 0 if runs and not failed and all(r.passed for r in runs) else 1
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import json
+
+    if args.mode == "stream":
+        return _cmd_run_stream(args)
     from dataclasses import replace
 
     from harness.data.fixtures import load_fixtures
@@ -434,6 +478,16 @@ def _build_parser() -> argparse.ArgumentParser:
     rn = sub.add_parser("run", help="stream the fixture windows through devices and report (the main job)")
     rn.add_argument("--target", default="qemu", choices=("qemu", "renode", "board"),
                     help="where the firmware runs (default %(default)s)")
+    rn.add_argument("--mode", default="window", choices=("window", "stream"),
+                    help="window: classify the fixture windows; stream: replay whole bouts as raw samples, the "
+                    "device calibrates and windows them itself (default %(default)s)")
+    rn.add_argument("--hop", type=_positive_int, default=25, help="stream mode: samples between window starts "
+                    "(default %(default)s)")
+    rn.add_argument("--samples-per-frame", type=_positive_int, default=5,
+                    help="stream mode: samples per Samples frame; must divide the hop and the window (default 5)")
+    rn.add_argument("--drop-frame", type=int, action="append", metavar="N",
+                    help="stream mode: do not send sample frame N (counted over the run), repeatable")
+    rn.add_argument("--limit-streams", type=_positive_int, default=None, help="stream mode: only the first N bouts")
     rn.add_argument("--board", action="append", choices=("collar", "eartag"), help="repeatable; default both")
     rn.add_argument("--variant", action="append", choices=("float32", "w8a16", "w16a16", "w8a8"),
                     help="repeatable; default float32 and w8a16")

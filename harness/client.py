@@ -31,7 +31,13 @@ from protocol import (
     Ping,
     Pong,
     Result,
+    RotationSet,
+    Samples,
+    SamplesAck,
+    SetRotation,
     Stats,
+    StreamStart,
+    StreamStarted,
     crc32_input,
     encode_frame,
 )
@@ -438,6 +444,31 @@ class DeviceClient:
         if r.input_crc != crc:
             raise CorruptedInput(f"window {window_id}: device received samples with CRC-32 0x{r.input_crc:08x}, "
                                  f"sent 0x{crc:08x}: the window was corrupted in transit")
+
+    # ---- stream mode
+    def set_rotation(self, rot_q14: tuple[int, int]) -> RotationSet:
+        """Make the device apply this orientation calibration to raw samples; returns its echo with
+        the calibration id, which Info then reports."""
+        r = self.request(SetRotation(int(rot_q14[0]), int(rot_q14[1])), RotationSet)
+        assert isinstance(r, RotationSet)
+        if (r.cos_q14, r.sin_q14) != (int(rot_q14[0]), int(rot_q14[1])):
+            raise DeviceError(f"{self.where}: device applies rotation {(r.cos_q14, r.sin_q14)}, asked {rot_q14}")
+        return r
+
+    def stream_start(self, hop: int) -> StreamStarted:
+        r = self.request(StreamStart(hop), StreamStarted)
+        assert isinstance(r, StreamStarted)
+        return r
+
+    def samples(self, stream_seq: int, first_index: int, raw: np.ndarray) -> SamplesAck:
+        """Send raw int16[n, 3] counts of samples first_index.. as stream frame ``stream_seq``."""
+        x = np.ascontiguousarray(raw, dtype="<i2")
+        msg = Samples(stream_seq, first_index, int(x.shape[0]), tuple(int(v) for v in x.ravel()))
+        r = self.request(msg, SamplesAck, reply_bytes=64)
+        assert isinstance(r, SamplesAck)
+        if r.stream_seq != stream_seq:
+            raise DeviceError(f"{self.where}: ack for stream frame {r.stream_seq}, sent {stream_seq}")
+        return r
 
     def ping(self, data: bytes) -> bytes:
         r = self.request(Ping(data), Pong, reply_bytes=len(data) + 16)

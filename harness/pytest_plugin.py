@@ -28,6 +28,7 @@ from harness.data.fixtures import FixtureSet, load_fixtures
 from harness.energy import PowerMeter, meter_backends
 from harness.energy.meter import Ppk2
 from harness.evaluate import DeviceRun, check_acceptance, run_device
+from harness.stream import StreamRun
 from harness.targets import TargetUnavailable
 from harness.targets.base import Target
 from harness.thresholds import ACCEPTANCE_FILE, Thresholds, load_thresholds
@@ -53,6 +54,8 @@ _OPTIONS: dict[str, dict[str, object]] = {
     "meter": {"choices": ("ppk2", "joulescope"), "help": "board target: measure energy with this power meter"},
     "meter-port": {"help": "serial port of the PPK2 (with --hil-meter ppk2)"},
     "limit": {"type": int, "help": "only the first N fixture windows"},
+    "hop": {"type": int, "default": "25", "help": "stream mode: samples between window starts"},
+    "stream-limit": {"type": int, "help": "stream mode: only the first N bouts (default all)"},
     "fixtures": {"default": str(_REPO / "fixtures" / "recordings"),
                  "help": "fixture folder (windows.npz + meta.json) to stream"},
     "models": {"default": str(_REPO / "fixtures" / "models"),
@@ -122,6 +125,8 @@ class HilConfig:
     meter: str | None
     meter_port: str | None
     limit: int | None
+    hop: int
+    stream_limit: int | None
     fixtures: Path
     models: Path
 
@@ -148,7 +153,9 @@ def _config(config: pytest.Config) -> HilConfig:
         image=_opt(config, "image"),  # type: ignore[arg-type]
         thresholds=Path(str(_opt(config, "thresholds") or ACCEPTANCE_FILE)),
         meter=_opt(config, "meter"), meter_port=_opt(config, "meter-port"),  # type: ignore[arg-type]
-        limit=limit, fixtures=Path(str(_opt(config, "fixtures"))),  # type: ignore[arg-type]
+        limit=limit, hop=int(str(_opt(config, "hop") or 25)),  # type: ignore[arg-type]
+        stream_limit=_opt(config, "stream-limit"),  # type: ignore[arg-type]
+        fixtures=Path(str(_opt(config, "fixtures"))),
         models=Path(str(_opt(config, "models"))))
 
 
@@ -264,6 +271,38 @@ def hil_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: FixtureSet
     for key, value in run.measured().items():
         record_property(f"hil.{key}", value)
     return run
+
+
+@pytest.fixture(scope="session")
+def _hil_streams() -> dict[HilCase, object]:
+    """Stream-mode runs of this session, by case (a StreamRun, or the error string)."""
+    return {}
+
+
+@pytest.fixture
+def hil_stream_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: FixtureSet,
+                   _hil_streams: dict[HilCase, object]) -> StreamRun:
+    """This case in stream mode: whole bouts replayed as raw samples, the device calibrating and
+    windowing them itself; run once per session, a failed run errors once and then skips."""
+    from harness.stream import run_stream
+
+    done = _hil_streams.get(hil_case)
+    if isinstance(done, str):
+        pytest.skip(f"this case's stream run failed (reported by its first test): {done}")
+    if done is None:
+        try:
+            target = make_target(hil_config, hil_case.board, hil_case.variant)
+        except TargetUnavailable as exc:
+            pytest.skip(f"{hil_config.target} target unavailable: {exc}")
+        try:
+            done = run_stream(target, hil_recordings, hil_config.models, hop=hil_config.hop,
+                              limit_streams=hil_config.stream_limit)
+        except Exception as exc:
+            _hil_streams[hil_case] = f"{type(exc).__name__}: {exc}"
+            pytest.fail(f"{hil_case} stream mode on {hil_config.target}: {_hil_streams[hil_case]}", pytrace=False)
+        _hil_streams[hil_case] = done
+    assert isinstance(done, StreamRun)
+    return done
 
 
 class _Devices:

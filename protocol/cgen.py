@@ -82,12 +82,17 @@ def render_proto_defs() -> str:
         out.append(f"/* {enum.__name__} */")
         out += [f"#define {cname}_{e.name} 0x{int(e.value):02X}u" for e in enum]
         out.append("")
+    known = " || ".join(f"(t) == PROTO_MSG_{t.name}" for t in m.MsgType)
+    out += ["/* every message type of this protocol version */", f"#define PROTO_MSG_KNOWN(t) ({known})", ""]
     for cls in m.message_types().values():
         schema = cls._SCHEMA
         if isinstance(schema, cs.Struct) and any(s.name for s in schema.subcons):
             out.append(f"/* {cls.__name__} payload */")
             out += _layout(f"PROTO_{cls.__name__.upper()}", schema)
             out.append("")
+    out.append("/* one window result inside SamplesAck.results (scores: n_scores int32 words) */")
+    out += _layout("PROTO_STREAM_RESULT", m._STREAM_RESULT)
+    out.append("")
     out.append("#endif /* PROTO_DEFS_H */")
     return "\n".join(out) + "\n"
 

@@ -43,8 +43,14 @@ __all__ = [
     "Ping",
     "Pong",
     "Result",
+    "RotationSet",
+    "Samples",
+    "SamplesAck",
     "ScoreKind",
+    "SetRotation",
     "Stats",
+    "StreamStart",
+    "StreamStarted",
     "TimeBase",
     "Variant",
     "check_frame",
@@ -73,10 +79,16 @@ class MsgType(IntEnum):
     INFER = 0x02
     PING = 0x03
     STATS = 0x04
+    SET_ROTATION = 0x05
+    STREAM_START = 0x06
+    SAMPLES = 0x07
     INFO = 0x81
     RESULT = 0x82
     PONG = 0x83
     COUNTERS = 0x84
+    ROTATION_SET = 0x85
+    STREAM_STARTED = 0x86
+    SAMPLES_ACK = 0x87
     LOG = 0xF0
     ERROR = 0xFF
 
@@ -132,6 +144,7 @@ _INFO = cs.Struct(
     "fault_pc" / cs.Int32ul,
     "fault_lr" / cs.Int32ul,
     "stack_used" / cs.Int32ul,
+    "calibration_id" / cs.Int32ul,
     cs.Terminated,
 )
 
@@ -168,6 +181,8 @@ class Info(_Msg):
     fault_lr: int = 0
     stack_used: int = 0
     """Stack high-water mark in bytes, measured on the device since boot."""
+    calibration_id: int = 0
+    """CRC-32 of the orientation rotation the device applies in stream mode (SetRotation), 0: none."""
 
 
 _INFER = cs.Struct(
@@ -225,6 +240,105 @@ class Result(_Msg):
     scores: tuple[float, ...] | tuple[int, ...]
     cycles: int
     input_crc: int
+
+
+@dataclass(frozen=True)
+class SetRotation(_Msg):
+    """Stream mode: the per-collar orientation calibration the device applies to raw samples, one
+    rotation about the sensor z axis as (cos, sin) in Q14 (harness.data.windows.rotate_xy_q14)."""
+
+    TYPE = MsgType.SET_ROTATION
+    _SCHEMA = cs.Struct("cos_q14" / cs.Int16sl, "sin_q14" / cs.Int16sl, cs.Terminated)
+    cos_q14: int
+    sin_q14: int
+
+
+@dataclass(frozen=True)
+class RotationSet(_Msg):
+    """The rotation now applied, and its calibration id (CRC-32 of the 4 payload bytes of SetRotation),
+    which Info reports from then on."""
+
+    TYPE = MsgType.ROTATION_SET
+    _SCHEMA = cs.Struct("cos_q14" / cs.Int16sl, "sin_q14" / cs.Int16sl, "calibration_id" / cs.Int32ul,
+                        cs.Terminated)
+    cos_q14: int
+    sin_q14: int
+    calibration_id: int
+
+
+@dataclass(frozen=True)
+class StreamStart(_Msg):
+    """Start (or restart) stream mode: sample index 0 comes next; a window of the model's length
+    starts at every multiple of ``hop``."""
+
+    TYPE = MsgType.STREAM_START
+    _SCHEMA = cs.Struct("hop" / cs.Int16ul, cs.Terminated)
+    hop: int
+
+
+@dataclass(frozen=True)
+class StreamStarted(_Msg):
+    TYPE = MsgType.STREAM_STARTED
+    _SCHEMA = cs.Struct("window" / cs.Int16ul, "hop" / cs.Int16ul, "slots" / cs.Int8ul, cs.Terminated)
+    window: int
+    hop: int
+    slots: int
+    """windows the device advances at once (window / hop, rounded up, must fit)"""
+
+
+@dataclass(frozen=True)
+class Samples(_Msg):
+    """Raw int16 counts (x y z per sample, sample-major) of samples ``first_index`` onwards.
+    ``stream_seq`` counts sample frames from 0; a jump tells the device that frames were lost."""
+
+    TYPE = MsgType.SAMPLES
+    _SCHEMA = cs.Struct(
+        "stream_seq" / cs.Int32ul,
+        "first_index" / cs.Int32ul,
+        "n_samples" / cs.Int8ul,
+        "samples" / cs.Array(cs.this.n_samples * 3, cs.Int16sl),
+        cs.Terminated,
+    )
+    stream_seq: int
+    first_index: int
+    n_samples: int
+    samples: tuple[int, ...]
+
+
+_STREAM_RESULT = cs.Struct("first_sample" / cs.Int32ul, "cls" / cs.Int8ul,
+                           "scores" / cs.Array(cs.this._.n_scores, cs.Int32sl))
+
+
+@dataclass(frozen=True)
+class SamplesAck(_Msg):
+    """What a Samples frame did: the samples taken so far, device time for this frame's samples
+    and for its last sample alone (in the Info's time base), whether a gap before it was detected
+    (windows in progress were dropped), and a result (raw 32-bit score words, as Result's
+    ``score_kind`` says) for every window that ended in it."""
+
+    TYPE = MsgType.SAMPLES_ACK
+    _SCHEMA = cs.Struct(
+        "stream_seq" / cs.Int32ul,
+        "samples_total" / cs.Int32ul,
+        "cycles" / cs.Int32ul,
+        "last_cycles" / cs.Int32ul,
+        "gap" / cs.Int8ul,
+        "score_kind" / cs.Int8ul,
+        "n_scores" / cs.Int8ul,
+        "n_results" / cs.Int8ul,
+        "results" / cs.Array(cs.this.n_results, _STREAM_RESULT),
+        cs.Terminated,
+    )
+    stream_seq: int
+    samples_total: int
+    cycles: int
+    last_cycles: int
+    gap: int
+    score_kind: int
+    n_scores: int
+    n_results: int
+    results: tuple[tuple[int, int, tuple[int, ...]], ...]
+    """(first_sample, cls, scores) per window that ended in this frame"""
 
 
 @dataclass(frozen=True)
@@ -290,9 +404,11 @@ class Error(_Msg):
     detail: int = 0
 
 
-Message = Hello | Info | Infer | Result | Ping | Pong | Stats | Counters | Log | Error
+Message = (Hello | Info | Infer | Result | Ping | Pong | Stats | Counters | Log | Error | SetRotation | RotationSet
+           | StreamStart | StreamStarted | Samples | SamplesAck)
 _BY_TYPE: dict[int, type[_Msg]] = {
-    c.TYPE: c for c in (Hello, Info, Infer, Result, Ping, Pong, Stats, Counters, Log, Error)
+    c.TYPE: c for c in (Hello, Info, Infer, Result, Ping, Pong, Stats, Counters, Log, Error, SetRotation,
+                        RotationSet, StreamStart, StreamStarted, Samples, SamplesAck)
 }
 
 
@@ -315,6 +431,8 @@ def _payload(msg: _Msg) -> bytes:
         values["samples"] = list(values["samples"])
     if "scores" in values:
         values["scores"] = list(values["scores"])
+    if "results" in values:
+        values["results"] = [{"first_sample": f, "cls": c, "scores": list(sc)} for f, c, sc in values["results"]]
     try:
         return bytes(msg._SCHEMA.build(values))
     except (cs.ConstructError, ValueError, TypeError, OverflowError) as exc:
@@ -386,6 +504,8 @@ def decode_frame(raw: bytes) -> Frame:
     for k in ("samples", "scores"):
         if k in kwargs:
             kwargs[k] = tuple(kwargs[k])
+    if "results" in kwargs:
+        kwargs["results"] = tuple((int(r.first_sample), int(r.cls), tuple(r.scores)) for r in kwargs["results"])
     for k in ("model_hash", "data"):
         if k in kwargs:
             kwargs[k] = bytes(kwargs[k])

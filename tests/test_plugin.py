@@ -19,21 +19,22 @@ def _pytest(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def test_a_configured_board_that_is_absent_fails_once_per_case_with_the_reason() -> None:
     r = _pytest("--hil-target", "board", "--hil-port", "/dev/ttyNOPE", "--hil-probe", "000683DEADBEEF")
     assert r.returncode == 1, r.stdout
-    # one error per case in the acceptance suite and one in the device-level example, the rest skip
-    assert "8 errors" in r.stdout and "/dev/ttyNOPE does not exist" in r.stdout
+    # one error per case in each of the three modules (acceptance, device-level example, stream
+    # mode), the rest skip
+    assert "12 errors" in r.stdout and "/dev/ttyNOPE does not exist" in r.stdout
     assert "passed" not in r.stdout.splitlines()[-1]
 
 
 def test_nothing_configured_skips_with_the_reason() -> None:
     r = _pytest("--hil-target", "board")
     assert r.returncode == 0, r.stdout
-    assert "no board configured" in r.stdout and r.stdout.splitlines()[-1].startswith("64 skipped")
+    assert "no board configured" in r.stdout and r.stdout.splitlines()[-1].startswith("80 skipped")
 
 
 def test_options_come_from_the_environment_too() -> None:
     r = _pytest(env={"HIL_TARGET": "board", "HIL_PORT": "/dev/ttyNOPE", "HIL_BOARD": "collar",
                      "HIL_VARIANT": "w8a16"})
-    assert r.returncode == 1 and "2 errors" in r.stdout and "/dev/ttyNOPE" in r.stdout, r.stdout
+    assert r.returncode == 1 and "3 errors" in r.stdout and "/dev/ttyNOPE" in r.stdout, r.stdout
 
 
 def test_a_bad_thresholds_file_is_an_error_not_a_pass(tmp_path: object) -> None:

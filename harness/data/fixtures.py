@@ -33,6 +33,7 @@ from harness.data.windows import (
 
 __all__ = [
     "FIXTURE_COWS",
+    "BoutSet",
     "FixtureSet",
     "build_fixtures",
     "calibrated",
@@ -49,11 +50,31 @@ _ZIP_DATE = (2024, 1, 1, 0, 0, 0)
 
 
 @dataclass(frozen=True)
+class BoutSet:
+    """Whole bouts of the fixture cows as continuous raw counts (for stream mode): bout i is
+    ``x[offsets[i]:offsets[i + 1]]``."""
+
+    x: np.ndarray
+    offsets: np.ndarray
+    bout: np.ndarray
+    cow: np.ndarray
+    label: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.bout)
+
+    def counts(self, i: int) -> np.ndarray:
+        return self.x[int(self.offsets[i]):int(self.offsets[i + 1])]
+
+
+@dataclass(frozen=True)
 class FixtureSet:
     windows: WindowSet
     rotations: dict[str, tuple[int, int]]
     meta: dict[str, object]
     sha256: str
+    bouts: BoutSet | None = None
+    """whole bouts (bouts.npz), when the fixture folder has them"""
 
     def calibrated_x(self) -> np.ndarray:
         """The counts the classifier receives: each cow's rotation applied in integers."""
@@ -130,6 +151,15 @@ def build_fixtures(data_root: Path, out_dir: Path, window: int = DEFAULT_WINDOW,
     held = all_ws.select(np.isin(all_ws.cow, cows))
     ws = held if max_per_class is None else _subsample(held, max_per_class)
     out_dir.mkdir(parents=True, exist_ok=True)
+    held_bouts = [b for b in bouts if b.cow in cows]
+    bnpz = out_dir / "bouts.npz"
+    write_npz(bnpz, {
+        "x": np.concatenate([b.counts for b in held_bouts]).astype(np.int16),
+        "offsets": np.cumsum([0] + [b.n_samples for b in held_bouts]).astype(np.int64),
+        "bout": np.array([b.path for b in held_bouts]).astype("U64"),
+        "cow": np.array([b.cow for b in held_bouts]).astype("U8"),
+        "label": np.array([b.label for b in held_bouts], dtype=np.int64),
+    })
     npz = out_dir / "windows.npz"
     write_npz(
         npz,
@@ -164,6 +194,9 @@ def build_fixtures(data_root: Path, out_dir: Path, window: int = DEFAULT_WINDOW,
         "excluded_bouts": [{"bout": p, "reason": r} for p, r in excluded],
         "skipped_short_bouts": len(skipped),
         "windows_npz_sha256": hashlib.sha256(npz.read_bytes()).hexdigest(),
+        "bouts": {"doc": "bouts.npz: every usable bout of these cows, whole, as raw counts (stream mode)",
+                  "n_bouts": len(held_bouts), "n_samples": int(sum(b.n_samples for b in held_bouts)),
+                  "sha256": hashlib.sha256(bnpz.read_bytes()).hexdigest()},
     }
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     return meta
@@ -257,4 +290,32 @@ def load_fixtures(fixture_dir: Path) -> FixtureSet:
     if n and (ws.y.min() < 0 or ws.y.max() >= len(CLASS_NAMES)):
         raise RecordingError(f"{npz}: y holds labels outside 0..{len(CLASS_NAMES) - 1}")
     rotations = validate_meta(meta, meta_path, ws)
-    return FixtureSet(ws, rotations, meta, sha)
+    return FixtureSet(ws, rotations, meta, sha, _load_bouts(fixture_dir, meta, rotations))
+
+
+def _load_bouts(fixture_dir: Path, meta: dict[str, object], rotations: dict[str, tuple[int, int]]) -> BoutSet | None:
+    """bouts.npz, checked against meta.json; None when the folder has none."""
+    path = fixture_dir / "bouts.npz"
+    doc = meta.get("bouts")
+    if not path.is_file():
+        if doc is not None:
+            raise FileNotFoundError(f"{path}: fixture file missing (meta.json lists it); rebuild with `hil fixtures "
+                                    "build`")
+        return None
+    raw = path.read_bytes()
+    sha = hashlib.sha256(raw).hexdigest()
+    if not isinstance(doc, dict) or doc.get("sha256") != sha:
+        raise RecordingError(f"{path}: sha256 {sha} does not match meta.json bouts.sha256")
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            b = BoutSet(z["x"], z["offsets"], z["bout"].astype(str), z["cow"].astype(str), z["label"])
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        raise RecordingError(f"{path}: not a readable bouts archive ({type(exc).__name__}: {exc})") from None
+    if b.x.ndim != 2 or b.x.shape[1] != 3 or b.x.dtype != np.int16:
+        raise RecordingError(f"{path}: x must be int16[N, 3], got {b.x.dtype}{list(b.x.shape)}")
+    if len(b.offsets) != len(b.bout) + 1 or int(b.offsets[-1]) != len(b.x) or (np.diff(b.offsets) < 0).any():
+        raise RecordingError(f"{path}: offsets do not cut x into the {len(b.bout)} bouts")
+    missing = sorted(set(b.cow.tolist()) - set(rotations))
+    if missing:
+        raise RecordingError(f"{path}: no rotation in meta.json for cow(s) {', '.join(missing)}")
+    return b

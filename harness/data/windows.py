@@ -5,7 +5,7 @@ round, mirroring the X and Y signs of gravity). The z axis of the sensor runs al
 a rotation about z, estimated per cow from that cow's own *unlabelled* windows, aligns the
 head-down direction of every cow with the canonical -Y axis. The device stores it as one rotation
 (cos, sin in Q14) and applies it in integers; :func:`rotate_xy_q14` is that integer operation,
-bit-exact with ``board_rotate_xy_q14`` in the firmware.
+bit-exact with ``calib_rotate_xy_q14`` in the firmware (device_fw/src/app/calib.c), which applies it in stream mode.
 """
 
 from __future__ import annotations

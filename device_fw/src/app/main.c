@@ -1,9 +1,11 @@
 /* main.c: the inference firmware. Bytes arrive through the UART interrupt into a ring; the main
- * loop feeds them to the protocol dispatcher, runs an inference per Infer request and sleeps
- * (WFI) when there is nothing to do. */
+ * loop feeds them to the protocol dispatcher, runs an inference per Infer request (window mode) or
+ * advances the windows in progress per raw sample (stream mode: SetRotation, StreamStart, Samples)
+ * and sleeps (WFI) when there is nothing to do. */
 #include <string.h>
 
 #include "board.h"
+#include "calib.h"
 #include "model.h"
 #include "proto.h"
 
@@ -18,6 +20,139 @@ static int uart_stream_write(void *ctx, const uint8_t *data, size_t n) {
 }
 
 static int16_t window_buf[256 * NN_CHANNELS];
+
+/* ---- stream mode: raw samples in, orientation calibration, windows every `hop` samples ---- */
+static int16_t rot_c = 1 << 14, rot_s = 0; /* identity until SetRotation */
+static uint32_t calibration_id;
+static struct {
+    bool on;
+    uint16_t hop;
+    uint32_t next_seq, next_index, samples_total;
+    bool valid[MODEL_STREAM_SLOTS];
+    uint32_t start[MODEL_STREAM_SLOTS];
+} stream;
+
+static proto_status_t set_rotation(const uint8_t *p, size_t len, uint8_t *r, size_t *rlen) {
+    if (len != PROTO_SETROTATION_SIZE) {
+        return PROTO_E_PAYLOAD;
+    }
+    const int16_t c = (int16_t)proto_get_u16(p + PROTO_SETROTATION_OFF_COS_Q14);
+    const int16_t s = (int16_t)proto_get_u16(p + PROTO_SETROTATION_OFF_SIN_Q14);
+    const uint32_t norm = (uint32_t)((int32_t)c * c) + (uint32_t)((int32_t)s * s);
+    const uint32_t one = 1u << 28, tol = one / 100u; /* a rotation: c^2 + s^2 within 1 % of 2^28 */
+    if (norm < one - tol || norm > one + tol) {
+        return PROTO_E_PAYLOAD;
+    }
+    rot_c = c;
+    rot_s = s;
+    calibration_id = proto_crc32(p, PROTO_SETROTATION_SIZE);
+    memcpy(r, p, PROTO_SETROTATION_SIZE);
+    proto_put_u32(r + PROTO_ROTATIONSET_OFF_CALIBRATION_ID, calibration_id);
+    *rlen = PROTO_ROTATIONSET_SIZE;
+    return PROTO_OK;
+}
+
+static proto_status_t stream_start(const uint8_t *p, size_t len, uint8_t *r, size_t *rlen) {
+    if (len != PROTO_STREAMSTART_SIZE) {
+        return PROTO_E_PAYLOAD;
+    }
+    const uint16_t hop = proto_get_u16(p + PROTO_STREAMSTART_OFF_HOP);
+    const uint32_t slots = hop == 0u ? 0u : (model_desc.window + hop - 1u) / hop;
+    if (hop == 0u || hop > model_desc.window || slots > MODEL_STREAM_SLOTS) {
+        return PROTO_E_PAYLOAD; /* more windows in flight than the device keeps states for */
+    }
+    memset(&stream, 0, sizeof stream);
+    stream.on = true;
+    stream.hop = hop;
+    proto_put_u16(r + PROTO_STREAMSTARTED_OFF_WINDOW, model_desc.window);
+    proto_put_u16(r + PROTO_STREAMSTARTED_OFF_HOP, hop);
+    r[PROTO_STREAMSTARTED_OFF_SLOTS] = (uint8_t)slots;
+    *rlen = PROTO_STREAMSTARTED_SIZE;
+    return PROTO_OK;
+}
+
+/* One sample at absolute index t: calibrate, shared input layer, one GRU step per window in
+ * progress; a window that ends here is read out into r (returns 1) or not (returns 0). */
+static unsigned stream_sample(uint32_t t, const uint8_t *raw, uint8_t *res) {
+    int16_t x[NN_CHANNELS], xr[NN_CHANNELS];
+    for (int c = 0; c < NN_CHANNELS; c++) {
+        x[c] = (int16_t)proto_get_u16(raw + 2u * (unsigned)c);
+    }
+    calib_rotate_xy_q14(rot_c, rot_s, x, xr);
+    model_stream_input(xr);
+    if (t % stream.hop == 0u) {
+        const unsigned slot = (t / stream.hop) % MODEL_STREAM_SLOTS;
+        model_stream_begin(slot);
+        stream.valid[slot] = true;
+        stream.start[slot] = t;
+    }
+    unsigned done = 0;
+    for (unsigned k = 0; k < MODEL_STREAM_SLOTS; k++) {
+        if (!stream.valid[k]) {
+            continue;
+        }
+        model_stream_step(k);
+        if (t - stream.start[k] + 1u == model_desc.window) {
+            uint32_t scores[NN_CLASSES];
+            const uint8_t cls = model_stream_head(k, scores);
+            proto_put_u32(res + PROTO_STREAM_RESULT_OFF_FIRST_SAMPLE, stream.start[k]);
+            res[PROTO_STREAM_RESULT_OFF_CLS] = cls;
+            for (int j = 0; j < NN_CLASSES; j++) {
+                proto_put_u32(res + PROTO_STREAM_RESULT_OFF_SCORES + 4u * (unsigned)j, scores[j]);
+            }
+            stream.valid[k] = false;
+            done = 1;
+        }
+    }
+    return done;
+}
+
+static proto_status_t samples(const uint8_t *p, size_t len, uint8_t *r, size_t *rlen) {
+    if (!stream.on || len < PROTO_SAMPLES_OFF_SAMPLES) {
+        return PROTO_E_PAYLOAD;
+    }
+    const uint32_t seq = proto_get_u32(p + PROTO_SAMPLES_OFF_STREAM_SEQ);
+    const uint32_t first = proto_get_u32(p + PROTO_SAMPLES_OFF_FIRST_INDEX);
+    const uint8_t n = p[PROTO_SAMPLES_OFF_N_SAMPLES];
+    /* at most `hop` samples per frame: then at most one window ends in it, and its reply fits the
+     * reply cache, so a retried frame is answered from the cache and never processed twice */
+    if (n == 0u || n > stream.hop || len != PROTO_SAMPLES_OFF_SAMPLES + 6u * n || seq < stream.next_seq ||
+        first < stream.next_index) {
+        return PROTO_E_PAYLOAD;
+    }
+    const bool gap = seq != stream.next_seq || first != stream.next_index;
+    if (gap) { /* frames were lost: the windows in progress miss samples */
+        for (unsigned k = 0; k < MODEL_STREAM_SLOTS; k++) {
+            stream.valid[k] = false;
+        }
+    }
+    uint8_t *res = r + PROTO_SAMPLESACK_OFF_RESULTS;
+    unsigned n_res = 0;
+    uint32_t cycles = 0, last = 0;
+    for (unsigned i = 0; i < n; i++) {
+        board_marker(true);
+        board_cycles_start();
+        const unsigned got = stream_sample(first + i, p + PROTO_SAMPLES_OFF_SAMPLES + 6u * i,
+                                           res + n_res * (PROTO_STREAM_RESULT_OFF_SCORES + 4u * NN_CLASSES));
+        last = board_cycles_stop();
+        board_marker(false);
+        cycles += last;
+        n_res += got;
+    }
+    stream.next_seq = seq + 1u;
+    stream.next_index = first + n;
+    stream.samples_total += n;
+    proto_put_u32(r + PROTO_SAMPLESACK_OFF_STREAM_SEQ, seq);
+    proto_put_u32(r + PROTO_SAMPLESACK_OFF_SAMPLES_TOTAL, stream.samples_total);
+    proto_put_u32(r + PROTO_SAMPLESACK_OFF_CYCLES, cycles);
+    proto_put_u32(r + PROTO_SAMPLESACK_OFF_LAST_CYCLES, last);
+    r[PROTO_SAMPLESACK_OFF_GAP] = gap ? 1u : 0u;
+    r[PROTO_SAMPLESACK_OFF_SCORE_KIND] = model_desc.score_kind;
+    r[PROTO_SAMPLESACK_OFF_N_SCORES] = NN_CLASSES;
+    r[PROTO_SAMPLESACK_OFF_N_RESULTS] = (uint8_t)n_res;
+    *rlen = PROTO_SAMPLESACK_OFF_RESULTS + n_res * (PROTO_STREAM_RESULT_OFF_SCORES + 4u * NN_CLASSES);
+    return PROTO_OK;
+}
 
 static void put_str(uint8_t *dst, size_t cap, const char *s) {
     memset(dst, 0, cap);
@@ -47,6 +182,7 @@ static size_t info_reply(uint8_t *r) {
     proto_put_u32(r + PROTO_INFO_OFF_FAULT_PC, rec->pc);
     proto_put_u32(r + PROTO_INFO_OFF_FAULT_LR, rec->lr);
     proto_put_u32(r + PROTO_INFO_OFF_STACK_USED, board_stack_used());
+    proto_put_u32(r + PROTO_INFO_OFF_CALIBRATION_ID, calibration_id);
     return PROTO_INFO_SIZE;
 }
 
@@ -98,6 +234,15 @@ static proto_status_t handle(void *ctx, uint8_t type, const uint8_t *p, size_t l
     case PROTO_MSG_INFER:
         *rtype = PROTO_MSG_RESULT;
         return infer_reply(p, len, reply, rlen);
+    case PROTO_MSG_SET_ROTATION:
+        *rtype = PROTO_MSG_ROTATION_SET;
+        return set_rotation(p, len, reply, rlen);
+    case PROTO_MSG_STREAM_START:
+        *rtype = PROTO_MSG_STREAM_STARTED;
+        return stream_start(p, len, reply, rlen);
+    case PROTO_MSG_SAMPLES:
+        *rtype = PROTO_MSG_SAMPLES_ACK;
+        return samples(p, len, reply, rlen);
     case PROTO_MSG_PING:
         if (len > cap) {
             return PROTO_E_PAYLOAD;

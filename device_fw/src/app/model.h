@@ -27,4 +27,15 @@ extern const nn_gru_model_f_t model_f; /* defined by the float image only */
  * (int32 Q logits, or float32 bit patterns for the float image). Returns the class. */
 uint8_t model_infer(const int16_t *x, uint32_t *scores);
 
+/* Stream mode: MODEL_STREAM_SLOTS windows advance at once, one GRU state each, sharing the input
+ * layer of every sample. Per sample: model_stream_input once, then model_stream_step for every
+ * active slot; a slot starts from a zero state (model_stream_begin) at its window's first sample
+ * and is read out by model_stream_head after its last. The results equal model_infer on the same
+ * window (bit-exact for the quantized images). */
+#define MODEL_STREAM_SLOTS 4
+void model_stream_begin(unsigned slot);
+void model_stream_input(const int16_t *x3); /* one calibrated sample int16[3] */
+void model_stream_step(unsigned slot);
+uint8_t model_stream_head(unsigned slot, uint32_t *scores);
+
 #endif /* MODEL_H */

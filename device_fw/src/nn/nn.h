@@ -91,6 +91,14 @@ void nn_fully_connected_f32(const float *w, const float *b, uint16_t out, uint16
 /* One GRU step in float (torch semantics); scratch: float[6 * hidden]. */
 void nn_gru_step_f32(const nn_gru_model_f_t *m, const float *a, float *h, float *scratch);
 
+/* The head on a final hidden state: h1 = relu(W_h1 h + b_h1), logits = W_out h1 + b_out; returns
+ * the class. h: 4-byte aligned, zero beyond hidden. bit-exact with the end of
+ * harness.quant.intref.model_forward_q. */
+uint8_t nn_model_head_q(const nn_gru_model_q_t *m, const int16_t *h, int32_t *logits);
+/* The float student's input layer (centre, FC, ReLU) on one sample and its head. */
+void nn_input_layer_f32(const nn_gru_model_f_t *m, const int16_t *x, float *a);
+uint8_t nn_model_head_f32(const nn_gru_model_f_t *m, const float *h, float *logits);
+
 /* Whole-window inference. x: int16[window][3] calibrated counts, sample-major. */
 uint8_t nn_model_infer_q(const nn_gru_model_q_t *m, const int16_t *x, int32_t *logits);
 uint8_t nn_model_infer_f32(const nn_gru_model_f_t *m, const int16_t *x, float *logits);

@@ -21,14 +21,7 @@ proto_status_t proto_frame_check(const uint8_t *raw, size_t n, proto_header_t *h
     if ((size_t)h->length != body - PROTO_HEADER_SIZE) {
         return PROTO_E_LENGTH;
     }
-    switch (h->type) {
-    case PROTO_MSG_HELLO: case PROTO_MSG_INFER: case PROTO_MSG_PING: case PROTO_MSG_STATS:
-    case PROTO_MSG_INFO: case PROTO_MSG_RESULT: case PROTO_MSG_PONG: case PROTO_MSG_COUNTERS:
-    case PROTO_MSG_LOG: case PROTO_MSG_ERROR:
-        return PROTO_OK;
-    default:
-        return PROTO_E_UNKNOWN_TYPE;
-    }
+    return PROTO_MSG_KNOWN(h->type) ? PROTO_OK : PROTO_E_UNKNOWN_TYPE; /* generated from MsgType */
 }
 
 /* Streaming COBS encoder: holds one block (at most 254 data bytes) at a time. */

@@ -1,0 +1,252 @@
+"""Stream mode: replay recordings to the device as raw samples, the way a collar receives them.
+
+Every whole bout of the fixture cows (``fixtures/recordings/bouts.npz``) is a continuous stream of
+raw counts. The harness sets the cow's orientation calibration on the device
+(SetRotation), starts a stream with a hop (StreamStart) and sends the samples a few per frame
+(Samples); the device rotates them, advances one GRU state per window in progress by one step per
+sample, and answers each frame with a result for every window that ended in it. Every window of
+every stream is checked against the reference of the same window (the integer reference,
+bit-exact, for the quantized variants; torch within tolerance for float32). A lost frame is
+detected by the device (sequence numbers per sample frame): the windows it touched are reported
+as lost, the stream goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from harness.boards import BOARDS
+from harness.client import DeviceClient, fault_text, open_transport
+from harness.data.fixtures import FixtureSet
+from harness.data.windows import rotate_xy_q14
+from harness.energy import estimate_energy
+from harness.evaluate import board_family
+from harness.reference import FLOAT_TOLERANCE, load_reference
+from harness.targets.base import Target, WrongBoard
+from protocol import ScoreKind, TimeBase
+
+__all__ = ["Stream", "StreamRun", "fixture_streams", "run_stream"]
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Consecutive raw samples of one bout of one cow."""
+
+    cow: str
+    bout: str
+    first: int
+    """index of the stream's first sample in its bout"""
+    x: np.ndarray
+    """raw counts int16[n, 3]"""
+
+
+def fixture_streams(fx: FixtureSet) -> list[Stream]:
+    """The streams to replay: every whole bout of bouts.npz that holds at least one window; for a
+    fixture folder without bouts.npz, the fixture windows of each bout that follow each other
+    (start + window = next start) joined."""
+    ws = fx.windows
+    if fx.bouts is not None:
+        b = fx.bouts
+        return [Stream(str(b.cow[i]), str(b.bout[i]), 0, b.counts(i)) for i in range(len(b))
+                if len(b.counts(i)) >= ws.x.shape[1]]
+    w = ws.x.shape[1]
+    order = sorted(range(len(ws)), key=lambda i: (str(ws.cow[i]), str(ws.bout[i]), int(ws.start[i])))
+    streams: list[Stream] = []
+    run: list[int] = []
+
+    def flush() -> None:
+        if run:
+            i0 = run[0]
+            streams.append(Stream(str(ws.cow[i0]), str(ws.bout[i0]), int(ws.start[i0]),
+                                  np.concatenate([ws.x[i] for i in run]).astype(np.int16)))
+            run.clear()
+
+    for i in order:
+        if run and (ws.bout[i] != ws.bout[run[-1]] or int(ws.start[i]) != int(ws.start[run[-1]]) + w):
+            flush()
+        run.append(i)
+    flush()
+    return streams
+
+
+def _windows(n: int, window: int, hop: int) -> list[int]:
+    return list(range(0, n - window + 1, hop))
+
+
+@dataclass
+class StreamRun:
+    board: str
+    variant: str
+    target: str
+    hop: int
+    samples_per_frame: int
+    streams: int
+    samples: int
+    frames: int
+    windows_expected: int
+    windows_verified: int
+    windows_lost: int
+    """windows that overlapped a lost frame (reported by the device's gap flag)"""
+    mismatches: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    """windows expected but never answered, not explained by a lost frame"""
+    time_unit: str = ""
+    per_sample: float = 0.0
+    """device time per sample, mean, in time_unit"""
+    last_sample_to_result: float = 0.0
+    """device time from the window's last sample to its result (that sample plus the head), mean"""
+    last_sample_to_result_max: float = 0.0
+    clock_hz: int = 0
+    energy_per_sample_uj: float = 0.0
+    energy_basis: str = ""
+    resends: int = 0
+    calibration_ids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.mismatches and not self.missing and self.windows_verified > 0
+
+    def per_sample_ms(self) -> float:
+        return self.per_sample / self.clock_hz * 1e3
+
+    def duty_cycle(self, rate_hz: float) -> float:
+        """Share of the time the core computes at this sample rate (active time per sample x rate)."""
+        return self.per_sample_ms() / 1e3 * rate_hz
+
+    def energy_per_hour_j(self, rate_hz: float) -> float:
+        """Active energy per hour of operation at this sample rate (sleep current not included)."""
+        return self.energy_per_sample_uj * 1e-6 * rate_hz * 3600
+
+    def as_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d.update(passed=self.passed, per_sample_ms=self.per_sample_ms(),
+                 duty_cycle={f"{r:g} Hz": self.duty_cycle(r) for r in (10.0, 50.0)},
+                 energy_per_hour_j={f"{r:g} Hz": self.energy_per_hour_j(r) for r in (10.0, 50.0)})
+        return d
+
+
+def run_stream(target: Target, fx: FixtureSet, models: Path, hop: int = 25, samples_per_frame: int = 5,
+               drop_frames: Iterable[int] = (), limit_streams: int | None = None) -> StreamRun:
+    """Replay the fixture streams through ``target`` in stream mode and check every window.
+
+    ``drop_frames``: global indices of sample frames not sent (their stream sequence numbers are
+    skipped), to see the device detect the loss and the stream resynchronise."""
+    streams = fixture_streams(fx)[:limit_streams]
+    window = fx.windows.x.shape[1]
+    if hop < 1 or window % samples_per_frame or hop % samples_per_frame:
+        raise ValueError(f"samples per frame {samples_per_frame} must divide the hop {hop} and the window "
+                         f"{window} (so that every window ends with a frame)")
+    drops = set(drop_frames)
+    board = BOARDS[target.board]
+    run = StreamRun(target.board, target.variant, target.kind, hop, samples_per_frame, len(streams), 0, 0, 0, 0, 0)
+    per_sample: list[float] = []
+    latency: list[float] = []
+    frame_no = 0
+    with target:
+        client = DeviceClient(open_transport(target.start()), target.description, latency_budget_s=60.0)
+        try:
+            info = client.hello()
+            if board_family(info.board) != target.board:
+                raise WrongBoard(f"{target.description}: the device says it is board {info.board!r}")
+            if info.fault_flags:
+                raise RuntimeError(f"{target.description}: fault record at boot: {fault_text(info)}")
+            tpi = board.qemu.ticks_per_instruction if info.time_base == TimeBase.SYSTICK_ICOUNT else 1.0
+            run.time_unit = ("instructions (QEMU -icount)" if info.time_base == TimeBase.SYSTICK_ICOUNT
+                             else "DWT cycles" if target.kind == "board" else "Renode virtual cycles")
+            run.clock_hz = board.clock_hz if info.time_base == TimeBase.SYSTICK_ICOUNT else info.clock_hz
+            rot_now: tuple[int, int] | None = None
+            last_id = 0
+            for si, st in enumerate(streams):
+                rot = fx.rotations[st.cow]
+                if rot != rot_now:
+                    r = client.set_rotation(rot)
+                    run.calibration_ids[st.cow] = last_id = r.calibration_id
+                    rot_now = rot
+                started = client.stream_start(hop)
+                if started.window != window:
+                    raise RuntimeError(f"{target.description}: device windows are {started.window} samples, the "
+                                       f"fixtures' {window}")
+                starts = _windows(len(st.x), window, hop)
+                cal = rotate_xy_q14(np.stack([st.x[s:s + window] for s in starts]), rot)
+                ref = load_reference(models, target.variant, cal)
+                got: dict[int, tuple[int, np.ndarray]] = {}
+                lost: list[tuple[int, int]] = []
+                for seq, first in enumerate(range(0, len(st.x), samples_per_frame)):
+                    chunk = st.x[first:first + samples_per_frame]
+                    if frame_no in drops:
+                        lost.append((first, first + len(chunk)))
+                    else:
+                        ack = client.samples(seq, first, chunk)
+                        run.frames += 1
+                        run.samples += len(chunk)
+                        per_sample.append(ack.cycles / tpi / len(chunk))
+                        for f0, cls, words in ack.results:
+                            w = np.array(words, dtype=np.int32)
+                            scores = w.view(np.float32).astype(np.float64) if ack.score_kind == ScoreKind.FLOAT32 \
+                                else w.astype(np.int64)
+                            got[f0] = (cls, scores)
+                            latency.append(ack.last_cycles / tpi)
+                    frame_no += 1
+                for k, s in enumerate(starts):
+                    where = f"stream {si} (cow {st.cow}, {st.bout} from sample {st.first}) window at {s}"
+                    if any(a < s + window and s < b for a, b in lost):
+                        run.windows_lost += 1
+                        if s in got:
+                            run.mismatches.append(f"{where}: answered although a frame inside it was lost")
+                        continue
+                    run.windows_expected += 1
+                    if s not in got:
+                        run.missing.append(f"{where}: no result")
+                        continue
+                    cls, scores = got[s]
+                    if ref.exact:
+                        ok = cls == int(ref.classes[k]) and np.array_equal(scores, ref.logits[k])
+                    else:
+                        err = float(np.abs(scores - ref.logits[k]).max())
+                        ok = cls == int(ref.classes[k]) and err <= FLOAT_TOLERANCE
+                    if ok:
+                        run.windows_verified += 1
+                    else:
+                        run.mismatches.append(f"{where}: class {cls} scores {scores.tolist()}, reference class "
+                                              f"{int(ref.classes[k])} scores {ref.logits[k].tolist()}")
+            info = client.hello()
+            if run.calibration_ids and info.calibration_id != last_id:
+                run.mismatches.append(f"Info reports calibration id {info.calibration_id:#x}, the last SetRotation "
+                                      f"answered {last_id:#x}")
+            run.resends = client.stats.retries
+        finally:
+            client.close()
+    run.per_sample = float(np.mean(per_sample)) if per_sample else 0.0
+    run.last_sample_to_result = float(np.mean(latency)) if latency else 0.0
+    run.last_sample_to_result_max = float(np.max(latency)) if latency else 0.0
+    e = estimate_energy(target.board, run.per_sample)
+    run.energy_per_sample_uj, run.energy_basis = e.joules * 1e6, e.basis
+    return run
+
+
+def format_stream_table(runs: list[StreamRun]) -> str:
+    head = (f"{'board':<7}{'variant':<9}{'hop':>4}{'samples':>9}{'windows':>13}{'lost':>5}  {'check':<12}"
+            f"{'instr/sample':>13}{'last->result':>14}{'duty@10Hz':>10}{'duty@50Hz':>10}{'J/h@10Hz':>9}{'J/h@50Hz':>9}"
+            "  result")
+    lines = [head, "-" * len(head)]
+    for r in runs:
+        check = "bit-exact" if r.variant != "float32" else "within 1e-3"
+        lat_ms = r.last_sample_to_result / r.clock_hz * 1e3 if r.clock_hz else 0.0
+        lines.append(f"{r.board:<7}{r.variant:<9}{r.hop:>4}{r.samples:>9}{f'{r.windows_verified}/{r.windows_expected}':>13}"
+                     f"{r.windows_lost:>5}  {check:<12}{r.per_sample:>13,.0f}{lat_ms:>11.3f} ms"
+                     f"{r.duty_cycle(10) * 100:>9.3f}%{r.duty_cycle(50) * 100:>9.3f}%"
+                     f"{r.energy_per_hour_j(10):>9.3f}{r.energy_per_hour_j(50):>9.3f}  "
+                     f"{'PASS' if r.passed else 'FAIL'}")
+    lines += [
+        "time: " + "; ".join(sorted({r.time_unit for r in runs})) + ", converted at the real board clock "
+        "(1 instruction = 1 cycle assumed); last->result: the window's last sample plus the head",
+        "duty cycle: active time per sample x sample rate; J/h: active energy per hour (estimate from the board "
+        "table, sleep current not included)",
+    ]
+    for r in runs:
+        lines += [f"FAIL {r.board}/{r.variant}: {m}" for m in (r.mismatches + r.missing)[:10]]
+    return "\n".join(lines)

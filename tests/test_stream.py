@@ -1,0 +1,48 @@
+"""Stream mode pieces that run without an emulator: the device's rotation against the Python one
+on a sweep of int16 inputs, and how streams are cut from the fixtures."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+from conftest import FIXTURES
+from cproto import FW, build_host
+
+from harness.data.fixtures import load_fixtures
+from harness.data.windows import rotate_xy_q14
+from harness.stream import fixture_streams
+
+
+def test_the_device_rotation_is_bit_exact_with_rotate_xy_q14_on_an_int16_sweep() -> None:
+    build_host()
+    lib = ctypes.CDLL(str(FW / "build" / "host" / "libproto_host.so"))
+    i16p = ctypes.POINTER(ctypes.c_int16)
+    lib.calib_rotate_xy_q14.argtypes = [ctypes.c_int16, ctypes.c_int16, i16p, i16p]
+    fx = load_fixtures(FIXTURES / "recordings")
+    rotations = [*fx.rotations.values(), (16384, 0), (-16384, 0), (0, 16384), (11585, -11585), (16547, 0)]
+    rng = np.random.default_rng(1)
+    edges = np.array([-32768, -32767, -1, 0, 1, 32766, 32767], dtype=np.int16)
+    xs = np.concatenate([np.arange(-32768, 32768, 97, dtype=np.int16), edges])
+    sweep = np.stack([xs, rng.permutation(xs), rng.integers(-32768, 32768, len(xs)).astype(np.int16)], axis=1)
+    sweep = np.concatenate([sweep, np.array(np.meshgrid(edges, edges, [0])).reshape(3, -1).T.astype(np.int16)])
+    out = np.zeros(3, dtype=np.int16)
+    for rot in rotations:
+        want = rotate_xy_q14(sweep, rot)
+        for i in range(len(sweep)):
+            v = np.ascontiguousarray(sweep[i])
+            lib.calib_rotate_xy_q14(rot[0], rot[1], v.ctypes.data_as(i16p), out.ctypes.data_as(i16p))
+            assert (out == want[i]).all(), (f"rotation {rot}, sample {v.tolist()}: got {out.tolist()}, "
+                                            f"want {want[i].tolist()}")
+
+
+def test_streams_are_whole_bouts_and_cover_every_fixture_window() -> None:
+    fx = load_fixtures(FIXTURES / "recordings")
+    streams = fixture_streams(fx)
+    assert fx.bouts is not None and len(streams) > 0
+    by_bout = {s.bout: s for s in streams}
+    ws = fx.windows
+    for i in range(len(ws)):
+        s = by_bout[str(ws.bout[i])]
+        start = int(ws.start[i])
+        assert (s.x[start:start + ws.x.shape[1]] == ws.x[i]).all()
