@@ -49,6 +49,20 @@ def _cmd_bench_kd(args: argparse.Namespace) -> int:
 
     from harness.training.bench import BenchConfig, run_kd_bench
 
+    if args.paired:
+        from harness.training.paired import PairedConfig, run_paired_bench
+
+        pc = PairedConfig.quick() if args.quick else PairedConfig()
+        pc = replace(pc, kd_alpha=args.alpha, temperature=args.temperature, ensemble=args.ensemble)
+        if args.seeds:
+            pc = replace(pc, seeds=tuple(range(args.seeds)))
+        if args.folds:
+            pc = replace(pc, folds=tuple(int(f) for f in args.folds.split(",")))
+        if args.hidden:
+            pc = replace(pc, hidden=args.hidden[0])
+        run_paired_bench(Path(args.data), pc, Path(args.out) if args.out else None,
+                         log=lambda m: print(m, file=sys.stderr, flush=True))
+        return 0
     cfg = BenchConfig.quick() if args.quick else BenchConfig()
     cfg = replace(cfg, kd_alpha=args.alpha, temperature=args.temperature, kd_consistent=args.consistent)
     if args.seeds:
@@ -432,7 +446,12 @@ def _build_parser() -> argparse.ArgumentParser:
     kd = bench.add_parser("kd", help="leave-one-cow-out CV of teacher, hard and KD students")
     kd.add_argument("--data", default=str(DEFAULT_DATA), help="recordings folder (default $HIL_DATA or %(default)s)")
     kd.add_argument("--quick", action="store_true", help="one fold, few epochs: a smoke test")
-    kd.add_argument("--seeds", type=int, default=0, help="number of seeds (default 1)")
+    kd.add_argument("--seeds", type=int, default=0, help="number of seeds (default 1; --paired: 2)")
+    kd.add_argument("--paired", action="store_true",
+                    help="the low-noise paired benchmark: hard, hard again with another seed (noise floor), KD "
+                    "(and --ensemble), paired differences with bootstrap intervals over cows, one torch thread")
+    kd.add_argument("--ensemble", type=int, default=0, help="--paired: also distil from this many teachers")
+    kd.add_argument("--folds", default=None, help="--paired: comma-separated fold indices to run (default all)")
     kd.add_argument("--hidden", type=int, action="append", choices=(16, 32, 64), help="student sizes (default all)")
     kd.add_argument("--out", default=None, help="also write the results as JSON here (the committed table is "
                     "fixtures/models/kd_bench.json); default: print only")

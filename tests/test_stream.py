@@ -6,7 +6,7 @@ from __future__ import annotations
 import ctypes
 
 import numpy as np
-from conftest import FIXTURES
+from conftest import FIXTURES, needs_qemu
 from cproto import FW, build_host
 
 from harness.data.fixtures import load_fixtures
@@ -46,3 +46,17 @@ def test_streams_are_whole_bouts_and_cover_every_fixture_window() -> None:
         s = by_bout[str(ws.bout[i])]
         start = int(ws.start[i])
         assert (s.x[start:start + ws.x.shape[1]] == ws.x[i]).all()
+
+
+@needs_qemu
+def test_a_lost_sample_frame_is_detected_its_windows_reported_lost_and_the_stream_resynchronises() -> None:
+    from harness.stream import run_stream
+    from harness.targets import QemuTarget
+
+    fx = load_fixtures(FIXTURES / "recordings")
+    clean = run_stream(QemuTarget("eartag", "w8a16"), fx, FIXTURES / "models", limit_streams=3)
+    lossy = run_stream(QemuTarget("eartag", "w8a16"), fx, FIXTURES / "models", limit_streams=3, drop_frames=[30])
+    assert clean.passed and clean.windows_lost == 0
+    # frame 30 holds samples 150..154 of a stream: the windows starting at 125 and 150 overlap it
+    assert lossy.passed and lossy.windows_lost == 2
+    assert lossy.windows_verified == clean.windows_verified - 2 and lossy.frames == clean.frames - 1

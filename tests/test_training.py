@@ -52,3 +52,20 @@ def test_kd_bench_quick_runs_the_whole_pipeline() -> None:
     names = [r["model"] for r in res["summary"]]  # type: ignore[index]
     assert names == ["teacher resnet", "gru-16 hard", "gru-16 kd"]
     assert "excluded 17 faulty bouts" in lines[0]
+
+
+def test_the_paired_bench_statistics_are_paired_and_the_interval_covers_the_mean() -> None:
+    from harness.training.paired import PairedConfig, bootstrap_interval, summarise
+
+    rows = [{"fold": f, "seed": s, "mcc": {"hard": 0.5 + 0.1 * f, "hard'": 0.5 + 0.1 * f + 0.01 * (s - 0.5),
+                                          "kd": 0.53 + 0.1 * f}} for f in range(6) for s in (0, 1)]
+    pooled = {a: ([0, 1, 2, 3] * 3, [0, 1, 2, 3] * 3) for a in ("hard", "hard'", "kd")}
+    out = summarise(rows, pooled, ["hard", "hard'", "kd"], PairedConfig(bootstrap=500))  # type: ignore[arg-type]
+    kd = next(c for c in out["comparisons"] if c["comparison"] == "kd - hard")  # type: ignore[attr-defined]
+    # every pair differs by exactly +0.03: paired, the spread between folds (0.1 per fold) cancels out
+    assert kd["mean"] == pytest.approx(0.03) and kd["paired_se"] == pytest.approx(0.0, abs=1e-12)
+    assert kd["ci95_over_cows"][0] == pytest.approx(0.03) and kd["ci95_over_cows"][1] == pytest.approx(0.03)
+    noise = next(c for c in out["comparisons"] if c["comparison"] == "hard' - hard")  # type: ignore[attr-defined]
+    assert noise["mean"] == pytest.approx(0.0) and noise["paired_se"] > 0
+    lo, hi = bootstrap_interval([0.1, -0.2, 0.05, 0.3, 0.0], 2000)
+    assert lo < float(np.mean([0.1, -0.2, 0.05, 0.3, 0.0])) < hi
