@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -155,14 +153,28 @@ def board_family(name: str) -> str:
 
 
 def image_size(elf: Path) -> tuple[int, int] | None:
-    """(flash, static RAM) bytes of an ELF from arm-none-eabi-size, or None without the tool."""
-    tool = shutil.which("arm-none-eabi-size")
-    if tool is None or not elf.is_file():
+    """(flash, static RAM) bytes of an ELF, from its section headers (pyelftools): flash = every
+    allocated section with contents (code, read-only data, the initial values of .data); RAM =
+    every allocated writable section (.data, .bss, .noinit, ...). None when the file is missing."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    if not elf.is_file():
         return None
-    out = subprocess.run([tool, "-A", str(elf)], capture_output=True, text=True, check=True).stdout
-    sec = {p[0]: int(p[1]) for p in (ln.split() for ln in out.splitlines()) if len(p) >= 3 and p[1].isdigit()}
-    flash = sum(sec.get(s, 0) for s in (".text", ".ARM.exidx", ".data"))
-    ram = sum(sec.get(s, 0) for s in (".data", ".bss", ".noinit"))
+    shf_write, shf_alloc = 0x1, 0x2
+    flash = ram = 0
+    try:
+        with elf.open("rb") as fh:
+            for sec in ELFFile(fh).iter_sections():
+                flags, size = int(sec["sh_flags"]), int(sec["sh_size"])
+                if not flags & shf_alloc or size == 0:
+                    continue
+                if sec["sh_type"] != "SHT_NOBITS":
+                    flash += size
+                if flags & shf_write:
+                    ram += size
+    except ELFError:
+        return None
     return flash, ram
 
 
