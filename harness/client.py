@@ -52,6 +52,7 @@ __all__ = [
     "LinkStats",
     "ModelMismatch",
     "ProtocolMismatch",
+    "WindowLinkFailure",
     "fault_text",
     "open_transport",
 ]
@@ -67,6 +68,10 @@ class DeviceTimeout(TimeoutError):
     def __init__(self, message: str, reasons: list[str] | None = None) -> None:
         super().__init__(message)
         self.reasons = list(reasons or [])
+
+
+class WindowLinkFailure(DeviceTimeout):
+    """Every attempt of a request was damaged on the link, up to the retry budget."""
 
 
 class CorruptedInput(DeviceError):
@@ -170,6 +175,8 @@ class _Pending:
     reasons: list[str] = field(default_factory=list)
     reply: Frame | None = None
     replied_at: float = 0.0
+    gave_up: str | None = None
+    """set when a resend was due but the budget was spent: the request fails at once with this"""
     blind_resend_at: float = -1e9
     """when it was last resent on evidence that names no sequence number"""
 
@@ -266,7 +273,8 @@ class DeviceClient:
     def _resend(self, seq: int, reason: str) -> None:
         p = self._out[seq]
         if len(p.reasons) >= self.retries:
-            return  # budget spent: the waiter fails it at its deadline
+            p.gave_up = reason  # budget spent: the waiter fails it now, no timeout to wait for
+            return
         p.reasons.append(reason)
         self.stats.retries += 1
         self.stats.retry_reasons[reason] = self.stats.retry_reasons.get(reason, 0) + 1
@@ -335,6 +343,10 @@ class DeviceClient:
         p = self._out[seq]
         try:
             while p.reply is None:
+                if p.gave_up is not None:
+                    raise WindowLinkFailure(
+                        f"{self.where}: {type(p.msg).__name__} seq {seq} failed on the link {len(p.reasons) + 1} "
+                        f"times, the last: {p.gave_up} (resends: {_count(p.reasons)})", p.reasons)
                 deadline = p.sent_at + self._attempt_timeout(p)
                 if time.monotonic() >= deadline:
                     if len(p.reasons) >= self.retries:
