@@ -89,3 +89,51 @@ def test_a_malformed_journal_line_names_file_and_line(tmp_path: Path, line: str,
     with pytest.raises(JournalMismatch, match=message) as err:
         read_journal(j)
     assert f"{j}:3:" in str(err.value)
+
+
+class _ResettingDevice:
+    """A client at stream_windows' API boundary: answers every window, fails window 7 once, and
+    reboots (boot counter 1 -> 2) while handling it."""
+
+    def __init__(self) -> None:
+        from harness.client import LinkStats
+
+        self.stats = LinkStats()
+        self.boot = 1
+        self.hellos: list[int | None] = []
+
+    def start_infer(self, i: int, x: object) -> None:
+        pass
+
+    def finish_infer(self, i: int, x: object) -> tuple[object, list[str]]:
+        from harness.client import DeviceTimeout
+        from protocol import Result
+
+        if i == 7 and self.boot == 1:
+            self.boot = 2
+            raise DeviceTimeout("no reply to Infer seq 8 after 9 attempts", ["timeout"] * 8)
+        return Result(i, 1, 0, 4, (1, 2, 3, 4), 100, 0), []
+
+    def abandon(self, i: int) -> None:
+        pass
+
+    def hello(self, at_window: int | None = None) -> None:
+        from harness.client import DeviceReset
+
+        self.hellos.append(at_window)
+        if self.boot == 2 and not self.stats.resets:
+            self.stats.resets.append(DeviceReset(1, 2, 0, 0, 0, 0, 0, at_window))
+
+
+def test_a_failed_window_is_journalled_the_run_goes_on_and_a_reset_is_named_by_window(tmp_path: Path) -> None:
+    import numpy as np
+
+    from harness.run import read_journal, stream_windows
+
+    dev = _ResettingDevice()
+    out = stream_windows(dev, np.zeros((20, 4, 3), np.int16), HEADER, tmp_path / "j.jsonl", check_every=5)  # type: ignore[arg-type]
+    assert sorted(out.results) == [i for i in range(20) if i != 7] and list(out.failures) == [7]
+    assert "after 9 attempts" in out.failures[7].reason and out.failures[7].retries == ["timeout"] * 8
+    assert [str(r) for r in dev.stats.resets] == ["device reset (boot 1 -> 2) detected at window 7; no fault recorded"]
+    _, done, failed, _ = read_journal(tmp_path / "j.jsonl")
+    assert len(done) == 19 and list(failed) == [7]
