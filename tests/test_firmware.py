@@ -263,3 +263,16 @@ def test_kernels_and_model_match_the_reference_on_the_target_core(board: str, va
     n = len(load_fixtures(FIXTURES / "recordings").windows.x)
     want = "model float32 (1e-3)" if variant == "float32" else f"model {variant} (bit-exact)"
     assert f"{want:<22} {n:6d} vectors ok" in r.stdout and "0 failed suite(s)" in r.stdout, r.stdout
+
+
+@needs_qemu
+def test_the_paper_scale_images_build_and_fit_the_real_parts() -> None:
+    """hil bench fw's second workload (H 64, 256-sample windows): every image links against the
+    real parts' memory (a missing source in its make rule once broke the benchmark)."""
+    from harness.fwbench import build_paper_images
+
+    build_paper_images(load_fixtures(FIXTURES / "recordings"), ["collar", "eartag"], log=lambda m: None)
+    for board in ("collar", "eartag"):
+        for v in ("float32", "w8a16"):
+            sizes = image_size(firmware_image(f"{board}-qemu", f"paper_{v}"))
+            assert sizes is not None and sizes[0] <= BOARDS[board].flash_bytes, (board, v, sizes)

@@ -60,8 +60,9 @@ void nn_fully_connected_blk_s32(const nn_fc_q_t *fc, const int16_t *x, int16_t *
             wp += 8;
         }
 #else
-        for (uint32_t k = n2; k != 0u; k--) { /* LDRSH + MLA per MAC, x loaded once for four rows */
-            const int32_t x0 = xp[0], x1 = xp[1];
+        /* LDRSH + MLA per MAC, x loaded once for four rows; two input pairs per iteration */
+        for (uint32_t k = n2 >> 1; k != 0u; k--) {
+            const int32_t x0 = xp[0], x1 = xp[1], x2 = xp[2], x3 = xp[3];
             acc0 += wp[0] * x0;
             acc0 += wp[1] * x1;
             acc1 += wp[2] * x0;
@@ -70,7 +71,23 @@ void nn_fully_connected_blk_s32(const nn_fc_q_t *fc, const int16_t *x, int16_t *
             acc2 += wp[5] * x1;
             acc3 += wp[6] * x0;
             acc3 += wp[7] * x1;
-            xp += 2;
+            acc0 += wp[8] * x2;
+            acc0 += wp[9] * x3;
+            acc1 += wp[10] * x2;
+            acc1 += wp[11] * x3;
+            acc2 += wp[12] * x2;
+            acc2 += wp[13] * x3;
+            acc3 += wp[14] * x2;
+            acc3 += wp[15] * x3;
+            xp += 4;
+            wp += 16;
+        }
+        if (n2 & 1u) {
+            const int32_t x0 = xp[0], x1 = xp[1];
+            acc0 += wp[0] * x0 + wp[1] * x1;
+            acc1 += wp[2] * x0 + wp[3] * x1;
+            acc2 += wp[4] * x0 + wp[5] * x1;
+            acc3 += wp[6] * x0 + wp[7] * x1;
             wp += 8;
         }
 #endif
