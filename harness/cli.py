@@ -34,9 +34,12 @@ def _cmd_fixtures_build(args: argparse.Namespace) -> int:
     cows = tuple(c.strip() for c in args.cows.split(",") if c.strip())
     if not cows:
         raise ValueError("option --cows: give at least one cow id")
-    meta = build_fixtures(Path(args.data), Path(args.out), cows=cows, max_per_class=args.max_per_class)
-    cap = (f", at most {args.max_per_class} per cow and class: {meta['n_windows']} of {meta['windows_before_cap']}"
-           if args.max_per_class is not None else ", all windows")
+    if args.max_per_class < 0:
+        raise ValueError(f"option --max-per-class: {args.max_per_class} must be 0 (keep all) or more")
+    cap_n = args.max_per_class or None
+    meta = build_fixtures(Path(args.data), Path(args.out), cows=cows, max_per_class=cap_n)
+    cap = (f", at most {cap_n} per cow and class: {meta['n_windows']} of {meta['windows_before_cap']}"
+           if cap_n is not None else ", all windows")
     print(f"wrote {args.out}/windows.npz ({meta['n_windows']} windows of cows "
           f"{', '.join(meta['cows'])}{cap}) sha256 {meta['windows_npz_sha256']}")  # type: ignore[arg-type]
     for e in meta["excluded_bouts"]:  # type: ignore[attr-defined]
@@ -437,9 +440,9 @@ def _build_parser() -> argparse.ArgumentParser:
     fb.add_argument("--out", default=str(FIXTURES / "recordings"), help="fixture folder to write (default %(default)s)")
     fb.add_argument("--cows", default="1217,2016", help="comma-separated cow ids to take (default %(default)s, the "
                     "cows the default models never trained on)")
-    fb.add_argument("--max-per-class", type=_positive_int, default=None,
-                    help="at most N windows per cow and class, evenly spaced (default: all; the committed set "
-                    "uses 75)")
+    fb.add_argument("--max-per-class", type=int, default=75,
+                    help="at most N windows per cow and class, evenly spaced; 0 keeps all (default %(default)s, "
+                    "the committed set; the command prints how many windows the cap left out)")
     fb.set_defaults(func=_cmd_fixtures_build)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="sub", required=True)

@@ -318,8 +318,7 @@ def run_device(
         time_unit=unit, device_time=Latency.of(dev_time), device_us=Latency.of(dev_us), rtt_ms=Latency.of(rtt),
         energy_uj_mean=energy.joules * 1e6, energy_basis=energy.basis, journal=str(journal),
         resets=[str(r) for r in client.stats.resets],
-        link={**client.stats.as_dict(), "windows_sent": n - len([f for f in outcome.failures.values()
-                                                                 if f.reason.startswith("not verified: stream")]),
+        link={**client.stats.as_dict(), "windows_sent": outcome.sent,
               **({"faults_injected": ser.injected_summary()} if isinstance(ser, FaultyPort) else {})},
         cycles=[int(c) for c in cycles[: len(idx)]], device_ms=[float(v) / 1e3 for v in dev_us[: len(idx)]],
         device_classes=[int(c) for c in dev_cls], window_index=[int(i) for i in idx],

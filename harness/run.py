@@ -94,6 +94,8 @@ class StreamOutcome:
     results: dict[int, WindowResult]
     failures: dict[int, WindowFailure]
     aborted: str | None = None
+    sent: int = 0
+    """windows sent to the device in this stream (resumed windows from the journal not included)"""
 
 
 _HEADER_FIELDS = {f.name for f in fields(RunHeader)}
@@ -257,6 +259,7 @@ def stream_windows(
                     break
                 inflight.append((i, time.perf_counter()))
                 client.start_infer(i, x[i])
+                outcome.sent += 1
             while inflight:
                 settle()
         except ConnectionError as exc:

@@ -158,6 +158,11 @@ def run_stream(target: Target, fx: FixtureSet, models: Path, hop: int = 25, samp
             run.time_unit = ("instructions (QEMU -icount)" if info.time_base == TimeBase.SYSTICK_ICOUNT
                              else "DWT cycles" if target.kind == "board" else "Renode virtual cycles")
             run.clock_hz = board.clock_hz if info.time_base == TimeBase.SYSTICK_ICOUNT else info.clock_hz
+            plan = [_windows(len(st.x), window, hop) for st in streams]
+            cal_all = [rotate_xy_q14(np.stack([st.x[s:s + window] for s in starts]), fx.rotations[st.cow])
+                       for st, starts in zip(streams, plan, strict=True) if starts]
+            ref_all = load_reference(models, target.variant, np.concatenate(cal_all)) if cal_all else None
+            ref_at = np.cumsum([0] + [len(p) for p in plan])
             rot_now: tuple[int, int] | None = None
             last_id = 0
             for si, st in enumerate(streams):
@@ -170,9 +175,7 @@ def run_stream(target: Target, fx: FixtureSet, models: Path, hop: int = 25, samp
                 if started.window != window:
                     raise RuntimeError(f"{target.description}: device windows are {started.window} samples, the "
                                        f"fixtures' {window}")
-                starts = _windows(len(st.x), window, hop)
-                cal = rotate_xy_q14(np.stack([st.x[s:s + window] for s in starts]), rot)
-                ref = load_reference(models, target.variant, cal)
+                starts = plan[si]
                 got: dict[int, tuple[int, np.ndarray]] = {}
                 lost: list[tuple[int, int]] = []
                 for seq, first in enumerate(range(0, len(st.x), samples_per_frame)):
@@ -203,16 +206,18 @@ def run_stream(target: Target, fx: FixtureSet, models: Path, hop: int = 25, samp
                         run.missing.append(f"{where}: no result")
                         continue
                     cls, scores = got[s]
-                    if ref.exact:
-                        ok = cls == int(ref.classes[k]) and np.array_equal(scores, ref.logits[k])
+                    assert ref_all is not None
+                    j = int(ref_at[si]) + k
+                    want_cls, want = int(ref_all.classes[j]), ref_all.logits[j]
+                    if ref_all.exact:
+                        ok = cls == want_cls and np.array_equal(scores, want)
                     else:
-                        err = float(np.abs(scores - ref.logits[k]).max())
-                        ok = cls == int(ref.classes[k]) and err <= FLOAT_TOLERANCE
+                        ok = cls == want_cls and float(np.abs(scores - want).max()) <= FLOAT_TOLERANCE
                     if ok:
                         run.windows_verified += 1
                     else:
                         run.mismatches.append(f"{where}: class {cls} scores {scores.tolist()}, reference class "
-                                              f"{int(ref.classes[k])} scores {ref.logits[k].tolist()}")
+                                              f"{want_cls} scores {want.tolist()}")
             info = client.hello()
             if run.calibration_ids and info.calibration_id != last_id:
                 run.mismatches.append(f"Info reports calibration id {info.calibration_id:#x}, the last SetRotation "

@@ -156,13 +156,15 @@ def test_tampered_fixture_is_refused(tmp_path: Path) -> None:
 
 @needs_shared_data
 def test_fixtures_build_reproduces_the_committed_bytes(tmp_path: Path) -> None:
-    """With the options recorded in meta.json's generated_by."""
+    """`hil fixtures build` with its defaults, which are the options meta.json records."""
     import json
 
     made = json.loads((FIXTURES / "recordings" / "meta.json").read_text())["generated_by"]
     assert made == "hil fixtures build --cows 1217,2016 --max-per-class 75"
-    build_fixtures(SHARED_DATA, tmp_path, cows=("1217", "2016"), max_per_class=75)
-    for name in ("windows.npz", "meta.json"):
+    from harness.cli import main
+
+    assert main(["fixtures", "build", "--data", str(SHARED_DATA), "--out", str(tmp_path)]) == 0  # the defaults
+    for name in ("windows.npz", "meta.json", "bouts.npz"):
         assert (tmp_path / name).read_bytes() == (FIXTURES / "recordings" / name).read_bytes(), name
 
 
