@@ -52,11 +52,44 @@ def _cmd_bench_kd(args: argparse.Namespace) -> int:
 
     from harness.training.bench import BenchConfig, run_kd_bench
 
+    if args.merge:
+        import json
+
+        from harness.training.paired import format_paired, merge_paired
+
+        parts = []
+        for f in args.merge:
+            try:
+                parts.append(json.loads(Path(f).read_text()))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{f}: not a paired bench result: {exc}") from exc
+            except FileNotFoundError as exc:
+                raise FileNotFoundError(f"{f}: no such file (option --merge)") from exc
+        try:
+            merged = merge_paired(parts)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"option --merge: a part is not a paired bench result (missing {exc})") from exc
+        print(format_paired(merged))
+        if args.out:
+            Path(args.out).write_text(json.dumps(merged, indent=1, default=str) + "\n")
+            print(f"wrote {args.out}")
+        return 0
+    if not args.paired:
+        for opt in ("context", "dense_hop", "tune", "ensemble", "folds"):
+            if getattr(args, opt):
+                raise ValueError(f"option --{opt.replace('_', '-')}: only with --paired")
+    from harness.data.windows import DEFAULT_WINDOW
+
+    if args.context and args.context < DEFAULT_WINDOW:
+        raise ValueError(f"option --context: {args.context} samples is shorter than a window ({DEFAULT_WINDOW})")
+    if args.dense_hop < 0 or args.context < 0 or args.ensemble < 0:
+        raise ValueError("options --context/--dense-hop/--ensemble: must not be negative")
     if args.paired:
         from harness.training.paired import PairedConfig, run_paired_bench
 
         pc = PairedConfig.quick() if args.quick else PairedConfig()
-        pc = replace(pc, kd_alpha=args.alpha, temperature=args.temperature, ensemble=args.ensemble)
+        pc = replace(pc, kd_alpha=args.alpha, temperature=args.temperature, ensemble=args.ensemble,
+                     context=args.context, dense_hop=args.dense_hop, tune=args.tune)
         if args.seeds:
             pc = replace(pc, seeds=tuple(range(args.seeds)))
         if args.folds:
@@ -454,6 +487,15 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="the low-noise paired benchmark: hard, hard again with another seed (noise floor), KD "
                     "(and --ensemble), paired differences with bootstrap intervals over cows, one torch thread")
     kd.add_argument("--ensemble", type=int, default=0, help="--paired: also distil from this many teachers")
+    kd.add_argument("--context", type=int, default=0, metavar="SAMPLES",
+                    help="--paired: add a teacher with privileged context (this many samples around each window, "
+                    "e.g. 200 = 20 s) and the student distilled from it")
+    kd.add_argument("--dense-hop", type=int, default=0, metavar="N",
+                    help="--paired: add a KD arm trained on windows every N samples, all soft-labelled")
+    kd.add_argument("--tune", action="store_true",
+                    help="--paired: add a KD arm with T and alpha chosen on the validation cows")
+    kd.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                    help="combine --paired results of disjoint --folds runs (their --out files) into one table")
     kd.add_argument("--folds", default=None, help="--paired: comma-separated fold indices to run (default all)")
     kd.add_argument("--hidden", type=int, action="append", choices=(16, 32, 64), help="student sizes (default all)")
     kd.add_argument("--out", default=None, help="also write the results as JSON here (the committed table is "

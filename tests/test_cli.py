@@ -81,6 +81,11 @@ def _meta_not_json(t: Path) -> Path:
 
 ROT = ["orientation_rotation_q14", "all_cows", "1217"]
 # (id, argv builder, text that must appear in the message)
+def _write(p: Path, text: str) -> Path:
+    p.write_text(text)
+    return p
+
+
 BAD: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("limit zero", lambda t: ["run", "--limit", "0"], "--limit: 0 must be at least 1"),
     ("limit negative", lambda t: ["run", "--limit", "-5"], "--limit: -5 must be at least 1"),
@@ -149,6 +154,13 @@ BAD: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("bad link fault spec", lambda t: ["run", "--link-faults", "flip:lots"], "rate 'lots' is not a number"),
     ("resume with a malformed journal", lambda t: ["run", "--board", "collar", "--variant", "w8a16", "--resume",
                                                    "--report", _journal(t)], "missing fields"),
+    ("kd lever without --paired", lambda t: ["bench", "kd", "--context", "200"], "--context: only with --paired"),
+    ("kd context shorter than a window", lambda t: ["bench", "kd", "--paired", "--context", "20"],
+     "--context: 20 samples is shorter than a window (50)"),
+    ("kd merge of a missing file", lambda t: ["bench", "kd", "--merge", str(t / "nope.json")],
+     "nope.json: no such file (option --merge)"),
+    ("kd merge of a non-result", lambda t: ["bench", "kd", "--merge", str(_write(t / "x.json", "{}"))],
+     "option --merge: a part is not a paired bench result (missing 'arms')"),
 ]
 
 

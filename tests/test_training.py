@@ -57,10 +57,15 @@ def test_kd_bench_quick_runs_the_whole_pipeline() -> None:
 def test_the_paired_bench_statistics_are_paired_and_the_interval_covers_the_mean() -> None:
     from harness.training.paired import PairedConfig, bootstrap_interval, summarise
 
+    cm = [[3, 1, 0, 0], [0, 2, 0, 0], [0, 0, 4, 1], [1, 0, 0, 5]]
     rows = [{"fold": f, "seed": s, "mcc": {"hard": 0.5 + 0.1 * f, "hard'": 0.5 + 0.1 * f + 0.01 * (s - 0.5),
-                                          "kd": 0.53 + 0.1 * f}} for f in range(6) for s in (0, 1)]
-    pooled = {a: ([0, 1, 2, 3] * 3, [0, 1, 2, 3] * 3) for a in ("hard", "hard'", "kd")}
-    out = summarise(rows, pooled, ["hard", "hard'", "kd"], PairedConfig(bootstrap=500))  # type: ignore[arg-type]
+                                          "kd": 0.53 + 0.1 * f},
+             "confusion": {a: cm for a in ("hard", "hard'", "kd")}} for f in range(6) for s in (0, 1)]
+    out = summarise(rows, ["hard", "hard'", "kd"], PairedConfig(bootstrap=500).bootstrap)  # type: ignore[arg-type]
+    hard = next(a for a in out["arms"] if a["arm"] == "hard")  # type: ignore[attr-defined]
+    # pooled over 12 runs of the same confusion matrix: recall of walking 2/2, of resting 4/5
+    assert hard["pooled_recall"]["walking"] == pytest.approx(1.0)
+    assert hard["pooled_recall"]["resting"] == pytest.approx(0.8)
     kd = next(c for c in out["comparisons"] if c["comparison"] == "kd - hard")  # type: ignore[attr-defined]
     # every pair differs by exactly +0.03: paired, the spread between folds (0.1 per fold) cancels out
     assert kd["mean"] == pytest.approx(0.03) and kd["paired_se"] == pytest.approx(0.0, abs=1e-12)
@@ -69,3 +74,53 @@ def test_the_paired_bench_statistics_are_paired_and_the_interval_covers_the_mean
     assert noise["mean"] == pytest.approx(0.0) and noise["paired_se"] > 0
     lo, hi = bootstrap_interval([0.1, -0.2, 0.05, 0.3, 0.0], 2000)
     assert lo < float(np.mean([0.1, -0.2, 0.05, 0.3, 0.0])) < hi
+
+
+def test_context_windows_are_centred_shifted_at_bout_ends_and_mirrored_in_short_bouts() -> None:
+    from harness.data.recordings import Bout
+    from harness.data.windows import context_windows, make_windows
+
+    def bout(path: str, n: int) -> Bout:
+        c = np.stack([np.arange(n), np.arange(n) + 1000, np.zeros(n)], axis=1).astype(np.int16)
+        return Bout(path=path, cow="1", label=0, behaviour="Grazing", counts=c, median_g=1.0)
+
+    long, short = bout("a.csv", 400), bout("b.csv", 60)
+    ws, _ = make_windows([long, short], 50, 50)
+    ctx = context_windows([long, short], ws, 200)
+    assert ctx.shape == (len(ws), 200, 3)
+    starts = ws.start.tolist()
+    # a window in the middle of the long bout: centred (window 150..199 -> context 75..274)
+    mid = starts.index(150)
+    assert ctx[mid, 0, 0] == 75 and ctx[mid, -1, 0] == 274
+    # the first window: the span cannot start before the bout, so it is shifted to 0..199
+    assert ctx[0, 0, 0] == 0 and ctx[0, -1, 0] == 199
+    # the last window of the long bout: shifted to end at the bout's end
+    assert ctx[starts.index(350), -1, 0] == 399
+    # the 60-sample bout: mirrored at its ends, its own samples in the middle, y column kept
+    sh = ctx[len(ws) - 1]
+    assert sh[70:130, 0].tolist() == list(range(60)) and sh[69, 0] == 0 and sh[130, 0] == 59
+    assert (sh[:, 1] - sh[:, 0]).tolist() == [1000] * 200
+    with pytest.raises(KeyError, match=r"b\.csv"):
+        context_windows([long], ws, 200)
+
+
+def test_merging_paired_parts_refuses_a_repeated_run_or_another_configuration() -> None:
+    from harness.training.paired import merge_paired, summarise
+
+    cm = [[3, 1, 0, 0], [0, 2, 0, 0], [0, 0, 4, 1], [1, 0, 0, 5]]
+
+    def part(folds: list[int], alpha: float = 0.5) -> dict[str, object]:
+        rows = [{"fold": f, "seed": 0, "mcc": {"hard": 0.4 + f / 10, "hard'": 0.4, "kd": 0.45 + f / 10},
+                 "confusion": {a: cm for a in ("hard", "hard'", "kd")}} for f in folds]
+        out = summarise(rows, ["hard", "hard'", "kd"], 200)  # type: ignore[arg-type]
+        out.update(config={"kd_alpha": alpha, "folds": folds, "bootstrap": 200}, runs=rows, seconds=10.0)
+        return out
+
+    merged = merge_paired([part([0, 1]), part([2, 3])])
+    kd = next(c for c in merged["comparisons"] if c["comparison"] == "kd - hard")  # type: ignore[attr-defined]
+    assert kd["n_pairs"] == 4 and kd["mean"] == pytest.approx(0.05)
+    assert merged["config"]["folds"] == [0, 1, 2, 3] and merged["seconds"] == 20.0  # type: ignore[index]
+    with pytest.raises(ValueError, match="fold 1 seed 0 is in more than one part"):
+        merge_paired([part([0, 1]), part([1, 2])])
+    with pytest.raises(ValueError, match="part 2: configuration differs from part 1 in kd_alpha"):
+        merge_paired([part([0]), part([1], alpha=0.2)])

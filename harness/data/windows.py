@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_WINDOW",
     "Q14_ONE",
     "WindowSet",
+    "context_windows",
     "estimate_rotation_q14",
     "leave_one_cow_out",
     "make_windows",
@@ -97,6 +98,34 @@ def make_windows(
         WindowSet(x, np.asarray(ys, np.int64), np.asarray(cows), np.asarray(paths), np.asarray(starts)),
         skipped,
     )
+
+
+def context_windows(bouts: Iterable[Bout], ws: WindowSet, length: int) -> np.ndarray:
+    """The span of ``length`` samples around every window of ``ws``, from the window's own bout.
+
+    Centred on the window where the bout allows, shifted to stay inside it near its ends; a bout
+    shorter than ``length`` is mirrored at its ends (``np.pad`` mode "symmetric") to fill the span.
+    This is privileged context for a teacher: a device sees only its window. Returns raw counts
+    int16[N, length, 3], in the order of ``ws``.
+
+    Raises:
+        KeyError: a window's bout is not among ``bouts`` (names it).
+    """
+    by_path = {b.path: b.counts for b in bouts}
+    out = np.empty((len(ws), length, 3), np.int16)
+    w = ws.x.shape[1]
+    for i, (path, start) in enumerate(zip(ws.bout.tolist(), ws.start.tolist(), strict=True)):
+        if path not in by_path:
+            raise KeyError(f"window {i}: its bout {path} is not among the bouts given")
+        c = by_path[path]
+        n = len(c)
+        if n >= length:
+            s = min(max(int(start) + w // 2 - length // 2, 0), n - length)
+            out[i] = c[s : s + length]
+        else:
+            before = (length - n) // 2
+            out[i] = np.pad(c, ((before, length - n - before), (0, 0)), mode="symmetric")
+    return out
 
 
 def estimate_rotation_q14(x_counts: np.ndarray) -> tuple[int, int]:

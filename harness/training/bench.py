@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from harness.data.fixtures import FIXTURE_COWS, calibrated, cow_rotations
-from harness.data.recordings import CLASS_NAMES, load_recordings
+from harness.data.recordings import CLASS_NAMES, Bout, load_recordings
 from harness.data.windows import DEFAULT_HOP, DEFAULT_WINDOW, WindowSet, leave_one_cow_out, make_windows
 from harness.metrics import score
 from harness.training.models import N_CLASSES, GruStudent, ResNetTeacher, count_params
@@ -62,6 +62,8 @@ class Dataset:
     rotations: dict[str, tuple[int, int]]
     excluded: list[tuple[str, str]]
     skipped: list[tuple[str, str]]
+    bouts: list[Bout] = field(default_factory=list)
+    """The usable bouts the windows were cut from (raw counts, uncalibrated)."""
 
 
 def load_dataset(data_root: Path, window: int = DEFAULT_WINDOW, hop: int = DEFAULT_HOP) -> Dataset:
@@ -69,7 +71,7 @@ def load_dataset(data_root: Path, window: int = DEFAULT_WINDOW, hop: int = DEFAU
     train, skipped = make_windows(bouts, window, hop)
     test, _ = make_windows(bouts, window, window)
     rotations = cow_rotations(test)
-    return Dataset(train, test, rotations, excluded, skipped)
+    return Dataset(train, test, rotations, excluded, skipped, bouts)
 
 
 def _val_cow(train_cows: Sequence[str], ws: WindowSet, fold: int) -> str:

@@ -6,7 +6,14 @@ and the same validation cows serve every arm, so the arms are compared *paired*:
 - ``hard``: the student on hard labels;
 - ``hard'``: the same arm again with another seed: hard' - hard is the benchmark's noise floor;
 - ``kd``: the student distilled from the teacher (alpha, T as configured);
-- ``kd-ens`` (optional): distilled from the mean probabilities of ``ensemble`` teachers.
+- ``kd-ens`` (optional): distilled from the mean probabilities of ``ensemble`` teachers;
+- ``teacher-ctx`` and ``kd-ctx`` (``context``): a teacher with privileged context (it sees the
+  ``context`` samples around each window, cut from the window's bout; the student still sees only
+  its window) and the student distilled from it. ``teacher-ctx`` is scored on the test windows'
+  contexts: a figure for the teacher, not one a device could reach;
+- ``<kd>-dense`` (``dense_hop``): distilled on windows every ``dense_hop`` samples rather than the
+  labelled hop-25 set, every one soft-labelled by the teacher (the context teacher if there is one);
+- ``<kd>-tuned`` (``tune``): T and alpha chosen from a grid by MCC on the validation cows only.
 
 Early stopping looks at two validation cows (never a test cow), not one. Torch runs on one thread
 (stated in the output) so results do not depend on the machine's thread count. For every
@@ -27,14 +34,14 @@ import numpy as np
 import torch
 
 from harness.data.fixtures import calibrated
-from harness.data.recordings import CLASS_NAMES
-from harness.data.windows import DEFAULT_WINDOW, leave_one_cow_out
+from harness.data.recordings import CLASS_NAMES, Bout
+from harness.data.windows import DEFAULT_WINDOW, WindowSet, context_windows, leave_one_cow_out, make_windows
 from harness.metrics import confusion_matrix, score
-from harness.training.bench import load_dataset
+from harness.training.bench import Dataset, load_dataset
 from harness.training.models import N_CLASSES, GruStudent, ResNetTeacher
 from harness.training.train import FitConfig, fit, predict_logits
 
-__all__ = ["PairedConfig", "bootstrap_interval", "format_paired", "run_paired_bench"]
+__all__ = ["PairedConfig", "arms_of", "bootstrap_interval", "format_paired", "merge_paired", "run_paired_bench"]
 
 Log = Callable[[str], None]
 
@@ -54,6 +61,16 @@ class PairedConfig:
     """teachers in the ensemble arm (0: no ensemble arm)"""
     threads: int = 1
     bootstrap: int = 2000
+    context: int = 0
+    """samples of privileged context around each window for a second teacher (0: no such arm)"""
+    context_filters: tuple[int, int, int] = (32, 64, 64)
+    """that teacher's ResNet widths: narrower than the window teacher's, so its cost on the longer
+    input stays close to the window teacher's"""
+    dense_hop: int = 0
+    """a KD arm trained on windows every this many samples, soft-labelled by the teacher (0: off)"""
+    tune: bool = False
+    """a KD arm whose (T, alpha) is chosen from ``tune_grid`` by MCC on the validation cows"""
+    tune_grid: tuple[tuple[float, float], ...] = ((2.0, 0.5), (4.0, 0.5), (2.0, 0.2), (4.0, 0.8))
 
     @classmethod
     def quick(cls) -> PairedConfig:
@@ -88,23 +105,70 @@ def _fit_student(h: int, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.nd
     return st
 
 
+def _fold_calibrated(bouts: list[Bout], cows: list[str], rotations: dict[str, tuple[int, int]], hop: int,
+                     ) -> WindowSet:
+    """Windows of ``cows`` every ``hop`` samples, calibrated (each cow's rotation applied)."""
+    ws, _ = make_windows([b for b in bouts if b.cow in cows], DEFAULT_WINDOW, hop)
+    return WindowSet(calibrated(ws, rotations), ws.y, ws.cow, ws.bout, ws.start)
+
+
+def _ctx(ds: Dataset, ws: WindowSet, length: int) -> np.ndarray:
+    """Calibrated privileged context of every window of ``ws`` (raw windows)."""
+    raw = context_windows(ds.bouts, ws, length)
+    return calibrated(WindowSet(raw, ws.y, ws.cow, ws.bout, ws.start), ds.rotations)
+
+
+def _fit_teacher(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, cfg: FitConfig, seed: int,
+                 filters: tuple[int, int, int] = (64, 128, 128)) -> ResNetTeacher:
+    torch.manual_seed(seed)
+    t = ResNetTeacher(x.shape[1], filters=filters)
+    fit(t, x, y, xv, yv, replace(cfg, seed=seed))
+    return t
+
+
+def arms_of(cfg: PairedConfig) -> list[str]:
+    """The arms a configuration runs, in table order."""
+    arms = ["teacher", "hard", "hard'", "kd"]
+    if cfg.ensemble:
+        arms.append("kd-ens")
+    if cfg.context:
+        arms += ["teacher-ctx", "kd-ctx"]
+    src = "kd-ctx" if cfg.context else "kd"
+    if cfg.dense_hop:
+        arms.append(f"{src}-dense")
+    if cfg.tune:
+        arms.append(f"{src}-tuned")
+    return arms
+
+
 def run_paired_bench(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = print) -> dict[str, object]:
     torch.set_num_threads(cfg.threads)
     t0 = time.time()
     ds = load_dataset(data_root)
     xtr = calibrated(ds.train, ds.rotations)
     xte = calibrated(ds.test, ds.rotations)
+    if cfg.context:
+        ctr, cte = _ctx(ds, ds.train, cfg.context), _ctx(ds, ds.test, cfg.context)
     folds = leave_one_cow_out(ds.test.cows)
     idx = list(range(len(folds)))[: cfg.max_folds]
     if cfg.folds is not None:
         idx = [i for i in idx if i in cfg.folds]
-    arms = ["teacher", "hard", "hard'", "kd"] + (["kd-ens"] if cfg.ensemble else [])
+    arms = arms_of(cfg)
     total = len(idx) * len(cfg.seeds)
+    levers = []
+    if cfg.context:
+        levers.append(f"privileged-context teacher on {cfg.context} samples ({cfg.context / 10:g} s), "
+                      f"filters {'-'.join(map(str, cfg.context_filters))}")
+    if cfg.dense_hop:
+        levers.append(f"soft labels on windows every {cfg.dense_hop} samples")
+    if cfg.tune:
+        levers.append("T, alpha chosen on the validation cows from "
+                      + ", ".join(f"({t:g}, {a:g})" for t, a in cfg.tune_grid))
     log(f"paired KD bench: {len(idx)} folds x {len(cfg.seeds)} seeds = {total} runs, GRU-{cfg.hidden}, "
         f"KD alpha {cfg.kd_alpha} T {cfg.temperature}, ensemble {cfg.ensemble or 'off'}, torch threads {cfg.threads}, "
-        f"teacher {cfg.teacher.epochs} epochs, student {cfg.student.epochs} epochs")
+        f"teacher {cfg.teacher.epochs} epochs, student {cfg.student.epochs} epochs"
+        + (f"; levers: {'; '.join(levers)}" if levers else "") + f"; arms: {', '.join(arms)}")
     rows: list[dict[str, object]] = []
-    pooled: dict[str, tuple[list[int], list[int]]] = {a: ([], []) for a in arms}
     done = 0
     for fi in idx:
         test = folds[fi]
@@ -113,13 +177,9 @@ def run_paired_bench(data_root: Path, cfg: PairedConfig, out_json: Path | None, 
         fit_cows = [c for c in rest if c not in val]
         mtr, mval, mte = np.isin(ds.train.cow, fit_cows), np.isin(ds.test.cow, val), np.isin(ds.test.cow, test)
         x, y, xv, yv = xtr[mtr], ds.train.y[mtr], xte[mval], ds.test.y[mval]
+        dense = _fold_calibrated(ds.bouts, fit_cows, ds.rotations, cfg.dense_hop) if cfg.dense_hop else None
         for seed in cfg.seeds:
-            teachers = []
-            for k in range(max(1, cfg.ensemble)):
-                torch.manual_seed(seed * 100 + k)
-                t = ResNetTeacher(DEFAULT_WINDOW)
-                fit(t, x, y, xv, yv, replace(cfg.teacher, seed=seed * 100 + k))
-                teachers.append(t)
+            teachers = [_fit_teacher(x, y, xv, yv, cfg.teacher, seed * 100 + k) for k in range(max(1, cfg.ensemble))]
             soft = predict_logits(teachers[0], x)
             models: dict[str, torch.nn.Module] = {"teacher": teachers[0]}
             models["hard"] = _fit_student(cfg.hidden, x, y, xv, yv, cfg.student, seed, None, 1.0, 1.0)
@@ -130,19 +190,60 @@ def run_paired_bench(data_root: Path, cfg: PairedConfig, out_json: Path | None, 
                 probs = np.mean([torch.softmax(torch.from_numpy(predict_logits(t, x)), 1).numpy() for t in teachers], 0)
                 models["kd-ens"] = _fit_student(cfg.hidden, x, y, xv, yv, cfg.student, seed,
                                                 np.log(np.clip(probs, 1e-7, 1.0)), cfg.kd_alpha, cfg.temperature)
-            row: dict[str, object] = {"fold": fi, "test_cows": test, "val_cows": val, "seed": seed, "mcc": {}}
-            for a, m in models.items():
-                pred = predict_logits(m, xte[mte]).argmax(1)
-                row["mcc"][a] = score(ds.test.y[mte], pred, N_CLASSES).mcc  # type: ignore[index]
-                pooled[a][0].extend(ds.test.y[mte].tolist())
-                pooled[a][1].extend(pred.tolist())
+            # The teacher whose soft labels the dense and tuned arms use; a callable so a dense window
+            # set gets the labels of the same teacher.
+            label: Callable[[WindowSet], np.ndarray]
+            if cfg.context:
+                tc = _fit_teacher(ctr[mtr], y, cte[mval], yv, cfg.teacher, seed * 100 + 50, cfg.context_filters)
+                models["teacher-ctx"] = tc
+                soft_src = predict_logits(tc, ctr[mtr])
+                models["kd-ctx"] = _fit_student(cfg.hidden, x, y, xv, yv, cfg.student, seed, soft_src,
+                                                cfg.kd_alpha, cfg.temperature)
+                src = "kd-ctx"
+
+                def label(ws: WindowSet, tc: ResNetTeacher = tc) -> np.ndarray:
+                    return predict_logits(tc, _ctx(ds, ws, cfg.context))
+            else:
+                soft_src, src = soft, "kd"
+
+                def label(ws: WindowSet, t: ResNetTeacher = teachers[0]) -> np.ndarray:
+                    return predict_logits(t, ws.x)
+            choice: dict[str, object] = {}
+            if dense is not None:
+                models[f"{src}-dense"] = _fit_student(cfg.hidden, dense.x, dense.y, xv, yv, cfg.student, seed,
+                                                      label(dense), cfg.kd_alpha, cfg.temperature)
+            if cfg.tune:
+                best: tuple[float, tuple[float, float], torch.nn.Module] | None = None
+                for t_, a_ in cfg.tune_grid:
+                    if (t_, a_) == (cfg.temperature, cfg.kd_alpha):
+                        m = models[src]
+                    else:
+                        m = _fit_student(cfg.hidden, x, y, xv, yv, cfg.student, seed, soft_src, a_, t_)
+                    v = score(yv, predict_logits(m, xv).argmax(1), N_CLASSES).mcc
+                    if best is None or v > best[0]:
+                        best = (v, (t_, a_), m)
+                assert best is not None
+                models[f"{src}-tuned"] = best[2]
+                choice = {"temperature": best[1][0], "alpha": best[1][1], "val_mcc": best[0]}
+            mcc: dict[str, float] = {}
+            cms: dict[str, list[list[int]]] = {}
+            for a in arms:
+                xa = cte[mte] if a == "teacher-ctx" else xte[mte]
+                pred = predict_logits(models[a], xa).argmax(1)
+                mcc[a] = score(ds.test.y[mte], pred, N_CLASSES).mcc
+                cms[a] = confusion_matrix(ds.test.y[mte], pred, N_CLASSES).tolist()
+            row: dict[str, object] = {"fold": fi, "test_cows": test, "val_cows": val, "seed": seed, "mcc": mcc,
+                                      "confusion": cms}
+            if choice:
+                row["tuned"] = choice
             rows.append(row)
             done += 1
             el = time.time() - t0
             log(f"run {done} of {total}: fold {fi} (test {'+'.join(test)}, val {'+'.join(val)}) seed {seed}: "
                 + " ".join(f"{a} {v:+.3f}" for a, v in row["mcc"].items())  # type: ignore[attr-defined]
+                + (f" (tuned: T {choice['temperature']:g} alpha {choice['alpha']:g})" if choice else "")
                 + f" [{el:.0f} s, ETA {el / done * (total - done):.0f} s]")
-    result = summarise(rows, pooled, arms, cfg)
+    result = summarise(rows, arms, cfg.bootstrap)
     result.update(config={**asdict(cfg), "window": DEFAULT_WINDOW}, runs=rows, seconds=round(time.time() - t0, 1))
     log(format_paired(result))
     if out_json is not None:
@@ -152,40 +253,92 @@ def run_paired_bench(data_root: Path, cfg: PairedConfig, out_json: Path | None, 
     return result
 
 
-def summarise(rows: list[dict[str, object]], pooled: dict[str, tuple[list[int], list[int]]], arms: list[str],
-              cfg: PairedConfig) -> dict[str, object]:
+def _from_confusion(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(true, predicted) label arrays with exactly the counts of ``cm``."""
+    t, p = np.nonzero(cm >= 0)
+    reps = cm[t, p].astype(np.int64)
+    return np.repeat(t, reps), np.repeat(p, reps)
+
+
+def summarise(rows: list[dict[str, object]], arms: list[str], bootstrap: int) -> dict[str, object]:
+    """Per arm: MCC mean and sd over runs, pooled MCC and recall (from the runs' summed confusion
+    matrices); per comparison: paired mean difference, its SE and the interval over cows."""
     arm_rows = []
     for a in arms:
         v = np.array([r["mcc"][a] for r in rows])  # type: ignore[index]
-        yt, yp = np.array(pooled[a][0]), np.array(pooled[a][1])
-        cm = confusion_matrix(yt, yp, N_CLASSES)
+        cm = np.sum([np.asarray(r["confusion"][a]) for r in rows], axis=0)  # type: ignore[index]
+        yt, yp = _from_confusion(cm)
         rec = {CLASS_NAMES[k]: float(cm[k, k] / cm[k].sum()) if cm[k].sum() else None for k in range(N_CLASSES)}
         arm_rows.append({"arm": a, "mcc_mean": float(v.mean()), "mcc_sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
                          "pooled_mcc": score(yt, yp, N_CLASSES).mcc, "pooled_recall": rec})
     comps = []
-    for a, b, what in (("hard'", "hard", "noise floor: the same arm, another seed"),
-                       ("kd", "hard", "KD minus hard labels"), ("kd-ens", "hard", "ensemble KD minus hard labels"),
-                       ("kd-ens", "kd", "ensemble KD minus KD")):
-        if a not in arms or b not in arms:
-            continue
+    for a, b, what in _comparisons(arms):
         d = np.array([r["mcc"][a] - r["mcc"][b] for r in rows])  # type: ignore[index]
         folds = sorted({int(r["fold"]) for r in rows})  # type: ignore[call-overload]
         by_fold = [float(np.mean([r["mcc"][a] - r["mcc"][b] for r in rows if r["fold"] == f])) for f in folds]  # type: ignore[index]
         se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
         comps.append({"comparison": f"{a} - {b}", "what": what, "n_pairs": len(d), "mean": float(d.mean()),
-                      "paired_se": se, "ci95_over_cows": bootstrap_interval(by_fold, cfg.bootstrap)})
+                      "paired_se": se, "ci95_over_cows": bootstrap_interval(by_fold, bootstrap)})
     return {"arms": arm_rows, "comparisons": comps}
 
 
+_WHAT = {"kd": "KD", "kd-ens": "ensemble KD", "kd-ctx": "KD from the privileged-context teacher",
+         "kd-dense": "KD on dense windows", "kd-tuned": "KD, T and alpha tuned on validation cows",
+         "kd-ctx-dense": "context KD on dense windows",
+         "kd-ctx-tuned": "context KD, T and alpha tuned on validation cows"}
+
+
+def _comparisons(arms: list[str]) -> list[tuple[str, str, str]]:
+    """(a, b, what) for every paired difference a - b the table reports."""
+    out = [("hard'", "hard", "noise floor: the same arm, another seed")]
+    kds = [a for a in arms if a.startswith("kd")]
+    out += [(a, "hard", f"{_WHAT.get(a, a)} minus hard labels") for a in kds]
+    out += [(a, "kd", f"{_WHAT.get(a, a)} minus KD") for a in kds if a != "kd"]
+    return [c for c in out if c[0] in arms and c[1] in arms]
+
+
+def merge_paired(parts: list[dict[str, object]]) -> dict[str, object]:
+    """One result from runs split over processes (``--folds``): same configuration but for the
+    folds, no (fold, seed) twice; summarised anew.
+
+    Raises:
+        ValueError: the parts differ in configuration or repeat a run (says which).
+    """
+    if not parts:
+        raise ValueError("nothing to merge")
+
+    def key(p: dict[str, object]) -> dict[str, object]:
+        return {k: v for k, v in p["config"].items() if k != "folds"}  # type: ignore[attr-defined]
+
+    arms = [r["arm"] for r in parts[0]["arms"]]  # type: ignore[attr-defined]
+    for i, p in enumerate(parts[1:], 2):
+        if key(p) != key(parts[0]):
+            diff = sorted(k for k in key(p) if key(p).get(k) != key(parts[0]).get(k))
+            raise ValueError(f"part {i}: configuration differs from part 1 in {', '.join(diff)}")
+    rows = [r for p in parts for r in p["runs"]]  # type: ignore[attr-defined]
+    seen: set[tuple[int, int]] = set()
+    for r in rows:
+        k = (int(r["fold"]), int(r["seed"]))
+        if k in seen:
+            raise ValueError(f"fold {k[0]} seed {k[1]} is in more than one part")
+        seen.add(k)
+    rows.sort(key=lambda r: (int(r["fold"]), int(r["seed"])))
+    cfg = dict(key(parts[0]))
+    cfg["folds"] = sorted({int(r["fold"]) for r in rows})
+    out = summarise(rows, arms, int(cfg["bootstrap"]))  # type: ignore[call-overload]
+    out.update(config=cfg, runs=rows, seconds=round(sum(float(p["seconds"]) for p in parts), 1))  # type: ignore[arg-type,misc]
+    return out
+
+
 def format_paired(result: dict[str, object]) -> str:
-    lines = [f"{'arm':<9}{'MCC mean':>10}{'sd':>7}{'pooled MCC':>12}  pooled recall (" + ", ".join(CLASS_NAMES) + ")"]
+    lines = [f"{'arm':<13}{'MCC mean':>10}{'sd':>7}{'pooled MCC':>12}  pooled recall (" + ", ".join(CLASS_NAMES) + ")"]
     for r in result["arms"]:  # type: ignore[attr-defined]
         rec = " ".join("-" if v is None else f"{v:.2f}" for v in r["pooled_recall"].values())
-        lines.append(f"{r['arm']:<9}{r['mcc_mean']:>10.3f}{r['mcc_sd']:>7.3f}{r['pooled_mcc']:>12.3f}  {rec}")
+        lines.append(f"{r['arm']:<13}{r['mcc_mean']:>10.3f}{r['mcc_sd']:>7.3f}{r['pooled_mcc']:>12.3f}  {rec}")
     lines.append("")
-    lines.append(f"{'paired difference of MCC':<26}{'pairs':>6}{'mean':>9}{'SE':>8}  95% interval over cows")
+    lines.append(f"{'paired difference of MCC':<28}{'pairs':>6}{'mean':>9}{'SE':>8}  95% interval over cows")
     for c in result["comparisons"]:  # type: ignore[attr-defined]
         lo, hi = c["ci95_over_cows"]
-        lines.append(f"{c['comparison']:<26}{c['n_pairs']:>6}{c['mean']:>+9.3f}{c['paired_se']:>8.3f}  "
+        lines.append(f"{c['comparison']:<28}{c['n_pairs']:>6}{c['mean']:>+9.3f}{c['paired_se']:>8.3f}  "
                      f"[{lo:+.3f}, {hi:+.3f}]  ({c['what']})")
     return "\n".join(lines)
