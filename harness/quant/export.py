@@ -23,7 +23,7 @@ from harness.quant.model_io import load_quant, quant_model_hash
 from harness.training.models import GruStudent
 from harness.training.train import load_model
 
-__all__ = ["ACC32_LIMIT", "Acc32Proof", "acc32_proof", "block_weights", "float_model_hash", "render_exports",
+__all__ = ["ACC32_LIMIT", "CHAIN_OFFSET", "Acc32Proof", "acc32_proof", "block_weights", "chain_weights", "float_model_hash", "render_exports",
            "write_exports"]
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -156,6 +156,33 @@ def block_weights(w: np.ndarray) -> tuple[np.ndarray, int]:
     return blocks.reshape(-1).astype(np.int16), in_pad
 
 
+CHAIN_OFFSET = 1 << 15
+"""The offset that makes the low half of every chained weight word non-negative (nn.h, wc)."""
+
+
+def chain_weights(w: np.ndarray, b_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The chained layout of nn.h (``wc``) for cores without the DSP extension: rows in blocks
+    of 4 (a, b, c, d; padded with zero rows), per input three uint32 words (w_a + 2^15) + 2^16 w_b,
+    (w_b + 2^15) + 2^16 w_c, (w_c + 2^15) + 2^16 w_d, and per block the initial accumulators
+    b_a + 2^16 b_b, b_b + 2^16 b_c, b_c + 2^16 b_d, b_d (mod 2^32, as int32).
+    ``b_r``: bias with the rounding folded in. Returns (uint32 words, int32 initial values)."""
+    out, n_in = w.shape
+    out_pad = -(-out // 4) * 4
+    wp = np.zeros((out_pad, n_in), dtype=np.int64)
+    wp[:out] = w
+    if np.abs(wp).max(initial=0) >= CHAIN_OFFSET:
+        raise ValueError("chained layout: weights must fit int16")
+    bp = np.zeros(out_pad, dtype=np.int64)
+    bp[:out] = b_r
+    blk = wp.reshape(out_pad // 4, 4, n_in)
+    lo, hi = blk[:, :3, :] + CHAIN_OFFSET, blk[:, 1:, :]
+    words = ((lo + (hi << 16)) % (1 << 32)).transpose(0, 2, 1)  # [block, input, word]
+    bb = bp.reshape(-1, 4)
+    init = np.concatenate([bb[:, :3] + (bb[:, 1:] << 16), bb[:, 3:]], axis=1) % (1 << 32)
+    init = np.where(init >= 1 << 31, init - (1 << 32), init)
+    return words.reshape(-1).astype(np.uint32), init.reshape(-1).astype(np.int32)
+
+
 def _fc(name: str, w: np.ndarray, b: np.ndarray, shift: int, wbits: int, x_max: int,
         blocked: bool = True) -> tuple[str, str, str]:
     """C arrays, initializer and the proof's verdict (with the kernel chosen) of one layer."""
@@ -166,9 +193,13 @@ def _fc(name: str, w: np.ndarray, b: np.ndarray, shift: int, wbits: int, x_max: 
         out_pad = -(-w.shape[0] // 4) * 4
         br = np.zeros(out_pad, dtype=np.int64)
         br[: w.shape[0]] = np.asarray(b, dtype=np.int64) + (1 << (shift - 1))
-        arrays = _arr("int16_t", f"{name}_wb", wb) + _arr("int32_t", f"{name}_br", br)
-        init = (f"{{.w8 = 0, .w16 = 0, .bias = 0, {dims}, .wb = {name}_wb, .bias_r = {name}_br, "
-                f".in_pad = {in_pad}, .acc32 = 1}}")
+        wc, bc = chain_weights(w, br[: w.shape[0]])
+        macro = f"{name.upper()}_BLK"
+        arrays = ("#if NN_BLK_DSP\n" + _arr("int16_t", f"{name}_wb", wb) + _arr("int32_t", f"{name}_br", br)
+                  + f"#define {macro} .wb = {name}_wb, .bias_r = {name}_br\n#else\n"
+                  + _arr("uint32_t", f"{name}_wc", wc, "{}u") + _arr("int32_t", f"{name}_bc", bc)
+                  + f"#define {macro} .wc = {name}_wc, .bias_r = {name}_bc\n#endif\n")
+        init = f"{{.w8 = 0, .w16 = 0, .bias = 0, {dims}, {macro}, .in_pad = {in_pad}, .acc32 = 1}}"
         return arrays, init, proof.verdict("32-bit accumulators, blocked (nn_fully_connected_blk_s32)")
     wt = "int8_t" if wbits == 8 else "int16_t"
     arrays = _arr(wt, f"{name}_w", w) + _arr("int32_t", f"{name}_b", b)

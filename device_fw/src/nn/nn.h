@@ -22,7 +22,18 @@
  *             per block, per input pair i: w[o][i] w[o][i+1] for o = the block's 4 rows; int16
  *             containers whatever the weight width; with bias_r = bias + 2^(shift-1) (the
  *             rounding folded in, int32[out padded]). The exporter uses it only where it proved
- *             |bias_r| + sum |w| max|x| < 2^31 for every row (acc32 = 1) and shift >= 1. */
+ *             |bias_r| + sum |w| max|x| < 2^31 for every row (acc32 = 1) and shift >= 1;
+ *             the layout of cores with the DSP extension (NN_BLK_DSP: two MACs per SMLAD);
+ *   wc:       the chained layout of the same blocks for cores without it (NN_BLK_DSP 0: the
+ *             Cortex-M3, and host builds): per block of rows a, b, c, d, per input i, three
+ *             words (w_a + 2^15) + 2^16 w_b, (w_b + 2^15) + 2^16 w_c, (w_c + 2^15) + 2^16 w_d
+ *             (mod 2^32; the low half made non-negative by the offset 2^15, the high half w
+ *             itself, so ASR #16 of the third word is w_d). One MLA per word gives, modulo 2^32,
+ *             S_a + 2^15 X + 2^16 S_b and so on (X = sum x), so with S_d exact from the high
+ *             half, S_c, S_b, S_a follow by subtraction, exact because the proof bounds them;
+ *             4 MACs in 4 MLA + 1 ASR. bias_r holds per block b_a + 2^16 b_b, b_b + 2^16 b_c,
+ *             b_c + 2^16 b_d, b_d (mod 2^32; b = bias + 2^(shift-1)); in is not padded.
+ *             Same proof, same results as wb. */
 typedef struct {
     const int8_t *w8;
     const int16_t *w16;
@@ -34,7 +45,15 @@ typedef struct {
     const int32_t *bias_r;
     uint16_t in_pad;
     uint8_t acc32;
+    const uint32_t *wc;
 } nn_fc_q_t;
+
+/* Which blocked layout the generated models carry for this build (see nn_fc_q_t). */
+#if defined(__ARM_FEATURE_SIMD32) && !defined(NN_PURE_C)
+#define NN_BLK_DSP 1
+#else
+#define NN_BLK_DSP 0
+#endif
 
 typedef struct {
     nn_fc_q_t i; /* input half: W_i a + b_i, to the gate pre-activation format */
@@ -75,6 +94,12 @@ void nn_fully_connected_q(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int
 /* Blocked layout, 32-bit accumulators (see nn_fc_q_t). x: int16[in_pad], 4-byte aligned, zero
  * beyond in; y: int16[out]. bit-exact with harness.quant.intref.nn_fully_connected. */
 void nn_fully_connected_blk_s32(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits);
+#if !NN_BLK_DSP
+/* The chained layout with kx = nn_fc_chain_kx(x, fc->in) given, so that the layers sharing one x
+ * (the three gates' input or hidden halves) compute it once. */
+void nn_fc_blk_chain(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits, uint32_t kx);
+uint32_t nn_fc_chain_kx(const int16_t *x, uint32_t n);
+#endif
 /* The first layer of the student: centre the 3 counts, FC to the hidden size, ReLU.
  * x: int16[3] counts; a: int16[hidden] (frac f_a, abits). bit-exact with
  * nn_relu(nn_fully_connected(nn_input_center(x), ...)) in harness.quant.intref. */

@@ -1,9 +1,10 @@
 #include "nn.h"
 #include "nn_requant32_inline.h"
-#if defined(__ARM_FEATURE_SIMD32) && !defined(NN_PURE_C)
+#if NN_BLK_DSP
 #include <arm_acle.h>
 #endif
 
+#if NN_BLK_DSP
 /* y[o] = sat((sum_i w[o][i] * x[i] + bias_r[o]) >> shift, out_bits), four rows per pass over x.
  * wb: blocked int16 weights, bias_r: bias with 2^(shift-1) folded in (nn_fc_q_t). The exporter
  * proved for every row |bias_r| + sum |w| max|x| < 2^31, so int32 accumulators cannot overflow and
@@ -143,37 +144,6 @@ void nn_fully_connected_blk_s32(const nn_fc_q_t *fc, const int16_t *x, int16_t *
             acc3 = __smlad(w32[3], x32[0], acc3);
             wp += 8;
         }
-#else
-        /* LDRSH + MLA per MAC, x loaded once for four rows; two input pairs per iteration */
-        for (uint32_t k = n2 >> 1; k != 0u; k--) {
-            const int32_t x0 = xp[0], x1 = xp[1], x2 = xp[2], x3 = xp[3];
-            acc0 += wp[0] * x0;
-            acc0 += wp[1] * x1;
-            acc1 += wp[2] * x0;
-            acc1 += wp[3] * x1;
-            acc2 += wp[4] * x0;
-            acc2 += wp[5] * x1;
-            acc3 += wp[6] * x0;
-            acc3 += wp[7] * x1;
-            acc0 += wp[8] * x2;
-            acc0 += wp[9] * x3;
-            acc1 += wp[10] * x2;
-            acc1 += wp[11] * x3;
-            acc2 += wp[12] * x2;
-            acc2 += wp[13] * x3;
-            acc3 += wp[14] * x2;
-            acc3 += wp[15] * x3;
-            xp += 4;
-            wp += 16;
-        }
-        if (n2 & 1u) {
-            const int32_t x0 = xp[0], x1 = xp[1];
-            acc0 += wp[0] * x0 + wp[1] * x1;
-            acc1 += wp[2] * x0 + wp[3] * x1;
-            acc2 += wp[4] * x0 + wp[5] * x1;
-            acc3 += wp[6] * x0 + wp[7] * x1;
-            wp += 8;
-        }
 #endif
         if (out_bits == 16 && fc->out - o >= 4u) { /* the gates' common case: SSAT #16, no branches */
             y[o] = (int16_t)nn_sat16_inline(acc0 >> shift);
@@ -196,3 +166,125 @@ void nn_fully_connected_blk_s32(const nn_fc_q_t *fc, const int16_t *x, int16_t *
         bp += 4;
     }
 }
+
+#else /* !NN_BLK_DSP: the chained layout (nn.h, wc) */
+
+/* y[o] = sat((sum_i w[o][i] * x[i] + bias_r[o]) >> shift, out_bits) from the chained layout; kx =
+ * nn_fc_chain_kx(x, in). All sums modulo 2^32 (uint32_t: defined wrap-around); the exporter's
+ * proof bounds every row's true value below 2^31, so the recovered int32 values are exact. */
+static inline void nn_chain_store4(int16_t *y, uint32_t left, const int32_t acc[4], int shift, int out_bits) {
+    for (uint32_t r = 0; r < 4u && r < left; r++) {
+        y[r] = (int16_t)nn_sat_bits32(acc[r] >> shift, out_bits);
+    }
+}
+
+uint32_t nn_fc_chain_kx(const int16_t *x, uint32_t n) {
+    uint32_t sum = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        sum += (uint32_t)(int32_t)x[i];
+    }
+    return sum << 15; /* CHAIN_OFFSET * sum x, mod 2^32 */
+}
+
+#if defined(__ARM_ARCH_7M__) && !defined(NN_PURE_C)
+/* The Cortex-M3 kernel of the common case (out_bits 16, out a multiple of 4, in a multiple of 8,
+ * y 4-byte aligned), in assembly for the registers: per input one LDRSH of x, one LDM of the
+ * block's three words, three MLA, one ASR and one MLA (7 instructions for 4 MACs); per block the
+ * chain resolved by three SUB with LSL #16, then ASR, SSAT and two BFI for one STRD.
+ *   void nn_fc_chain16_m3(const uint32_t *wc, const int32_t *init, const int16_t *x, int16_t *y,
+ *                         uint32_t n_blocks, uint32_t n8, int32_t shift, uint32_t kx);  n >= 1 */
+void nn_fc_chain16_m3(const uint32_t *wc, const int32_t *init, const int16_t *x, int16_t *y, uint32_t n_blocks,
+                      uint32_t n8, int32_t shift, uint32_t kx);
+#define NN_M3_IN(o) \
+    "    ldrsh  r3, [r1], #2\n" \
+    "    ldmia  r0!, {r4-r6}\n" \
+    "    mla    r7, r4, r3, r7\n" \
+    "    mla    r8, r5, r3, r8\n" \
+    "    mla    r9, r6, r3, r9\n" \
+    "    asr    r6, r6, #16\n" \
+    "    mla    r10, r6, r3, r10\n"
+__asm__(
+    "    .section .text.nn_fc_chain16_m3,\"ax\",%progbits\n"
+    "    .syntax unified\n"
+    "    .thumb\n"
+    "    .balign 4\n"
+    "    .global nn_fc_chain16_m3\n"
+    "    .type nn_fc_chain16_m3, %function\n"
+    "    .thumb_func\n"
+    "nn_fc_chain16_m3:\n"
+    "    push   {r4-r11, lr}\n"
+    "    sub    sp, sp, #8\n"
+    "    str    r1, [sp, #0]\n"            /* initial accumulators */
+    "    str    r2, [sp, #4]\n"            /* x */
+    "    mov    lr, r3\n"                  /* y */
+    /* stack arguments: n_blocks [sp, #44], n8 [sp, #48], shift [sp, #52], kx [sp, #56] */
+    "    ldr    r12, [sp, #52]\n"
+    "    ldr    r11, [sp, #56]\n"
+    "1:  ldr    r1, [sp, #0]\n"
+    "    ldmia  r1!, {r7-r10}\n"
+    "    str    r1, [sp, #0]\n"
+    "    subs   r7, r7, r11\n"
+    "    subs   r8, r8, r11\n"
+    "    subs   r9, r9, r11\n"
+    "    ldr    r1, [sp, #4]\n"
+    "    ldr    r2, [sp, #48]\n"
+    "2:\n"
+    NN_M3_IN(0) NN_M3_IN(1) NN_M3_IN(2) NN_M3_IN(3) NN_M3_IN(4) NN_M3_IN(5) NN_M3_IN(6) NN_M3_IN(7)
+    "    subs   r2, r2, #1\n"
+    "    bne    2b\n"
+    "    sub    r9, r9, r10, lsl #16\n"    /* S_c = P_cd - 2^16 S_d */
+    "    sub    r8, r8, r9, lsl #16\n"     /* S_b = P_bc - 2^16 S_c */
+    "    sub    r7, r7, r8, lsl #16\n"     /* S_a = P_ab - 2^16 S_b */
+    "    asr    r7, r7, r12\n"
+    "    asr    r8, r8, r12\n"
+    "    asr    r9, r9, r12\n"
+    "    asr    r10, r10, r12\n"
+    "    ssat   r7, #16, r7\n"
+    "    ssat   r8, #16, r8\n"
+    "    ssat   r9, #16, r9\n"
+    "    ssat   r10, #16, r10\n"
+    "    bfi    r7, r8, #16, #16\n"
+    "    bfi    r9, r10, #16, #16\n"
+    "    strd   r7, r9, [lr], #8\n"
+    "    ldr    r2, [sp, #44]\n"
+    "    subs   r2, r2, #1\n"
+    "    str    r2, [sp, #44]\n"
+    "    bne    1b\n"
+    "    add    sp, sp, #8\n"
+    "    pop    {r4-r11, pc}\n"
+    "    .size nn_fc_chain16_m3, . - nn_fc_chain16_m3\n"
+    "    .text\n");
+#undef NN_M3_IN
+#endif
+
+void nn_fc_blk_chain(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits, uint32_t kx) {
+#if defined(__ARM_ARCH_7M__) && !defined(NN_PURE_C)
+    if (out_bits == 16 && (fc->out & 3u) == 0u && (fc->in & 7u) == 0u && ((uintptr_t)y & 3u) == 0u &&
+        fc->out != 0u && fc->in != 0u) {
+        nn_fc_chain16_m3(fc->wc, fc->bias_r, x, y, fc->out >> 2, fc->in >> 3, fc->shift, kx);
+        return;
+    }
+#endif
+    const uint32_t *wp = fc->wc;
+    const int32_t *bp = fc->bias_r;
+    const uint32_t n = fc->in;
+    for (uint32_t o = 0; o < fc->out; o += 4, bp += 4) {
+        uint32_t pab = (uint32_t)bp[0] - kx, pbc = (uint32_t)bp[1] - kx, pcd = (uint32_t)bp[2] - kx;
+        uint32_t td = (uint32_t)bp[3];
+        for (uint32_t i = 0; i < n; i++, wp += 3) {
+            const uint32_t xi = (uint32_t)(int32_t)x[i];
+            pab += wp[0] * xi;
+            pbc += wp[1] * xi;
+            pcd += wp[2] * xi;
+            td += (uint32_t)((int32_t)wp[2] >> 16) * xi;
+        }
+        const uint32_t sc = pcd - (td << 16), sb = pbc - (sc << 16), sa = pab - (sb << 16);
+        const int32_t acc[4] = {(int32_t)sa, (int32_t)sb, (int32_t)sc, (int32_t)td};
+        nn_chain_store4(y + o, fc->out - o, acc, fc->shift, out_bits);
+    }
+}
+
+void nn_fully_connected_blk_s32(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits) {
+    nn_fc_blk_chain(fc, x, y, out_bits, nn_fc_chain_kx(x, fc->in));
+}
+#endif

@@ -12,6 +12,15 @@ void nn_input_layer_s16(const nn_gru_model_q_t *m, const int16_t *x, int16_t *a)
     const int32_t x1 = nn_sat16_inline((int32_t)x[1] - m->mean[1]);
     const int32_t x2 = nn_sat16_inline((int32_t)x[2] - m->mean[2]);
     const int bits = m->abits;
+    if (fc->acc32 && fc->w8 != 0 && bits == 16) { /* 16-bit activations: ReLU + saturation in one USAT */
+        const int8_t *w = fc->w8;
+        const int32_t *b = fc->bias_r;
+        const int shift = fc->shift;
+        for (uint32_t o = fc->out; o != 0u; o--, w += 3) {
+            *a++ = (int16_t)nn_relu_sat16_inline((*b++ + w[0] * x0 + w[1] * x1 + w[2] * x2) >> shift);
+        }
+        return;
+    }
     if (fc->acc32 && fc->w8 != 0) {
         const int8_t *w = fc->w8;
         for (uint32_t o = 0; o < fc->out; o++, w += 3) {

@@ -13,6 +13,15 @@ static inline int32_t nn_sat16_inline(int32_t v) {
 #endif
 }
 
+/* ReLU and saturation to int16 at once: clamp to [0, 32767] (one USAT #15 on Arm). */
+static inline int32_t nn_relu_sat16_inline(int32_t v) {
+#if defined(__ARM_FEATURE_SAT) && !defined(NN_PURE_C)
+    return __builtin_arm_usat(v, 15);
+#else
+    return v > 32767 ? 32767 : v < 0 ? 0 : v;
+#endif
+}
+
 /* Saturate v to a signed `bits`-wide integer (SSAT for the common widths). */
 static inline int32_t nn_sat_bits32(int32_t v, int bits) {
 #if defined(__ARM_FEATURE_SAT) && !defined(NN_PURE_C)

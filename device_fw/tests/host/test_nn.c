@@ -99,20 +99,20 @@ static int blocked_applies(const nn_fc_q_t *fc) {
     return 1;
 }
 
-/* Lay a row-major layer out as nn_fully_connected_blk_s32 wants it (as the exporter does) and run it. */
+/* Lay a row-major layer out as nn_fully_connected_blk_s32 wants it on this core (as the exporter
+ * does: the SMLAD layout wb with NN_BLK_DSP, else the chained layout wc) and run it. */
+static int16_t blk_weight(const nn_fc_q_t *fc, const void *w, int wbits, int o, int i) {
+    if (o >= fc->out || i >= fc->in) {
+        return 0;
+    }
+    return wbits == 8 ? ((const int8_t *)w)[o * fc->in + i] : ((const int16_t *)w)[o * fc->in + i];
+}
+
 static void run_blocked(const nn_fc_q_t *fc, const void *w, int wbits, const int16_t *x, int16_t *y, int ob) {
-    static int16_t wb[72 * 72], xpad[72] __attribute__((aligned(4)));
+    static int16_t xpad[72] __attribute__((aligned(4)));
     static int32_t br[72];
     const int out_pad = (fc->out + 3) / 4 * 4, in_pad = fc->in + (fc->in & 1);
     for (int o = 0; o < out_pad; o++) {
-        for (int i = 0; i < in_pad; i++) {
-            int16_t v = 0;
-            if (o < fc->out && i < fc->in) {
-                v = wbits == 8 ? ((const int8_t *)w)[o * fc->in + i] : ((const int16_t *)w)[o * fc->in + i];
-            }
-            /* block o/4, pair i/2, row o%4, element i%2 */
-            wb[((o / 4) * (in_pad / 2) + i / 2) * 8 + (o % 4) * 2 + i % 2] = v;
-        }
         br[o] = o < fc->out ? (int32_t)(fc->bias[o] + (1LL << (fc->shift - 1))) : 0;
     }
     for (int i = 0; i < in_pad; i++) {
@@ -121,10 +121,38 @@ static void run_blocked(const nn_fc_q_t *fc, const void *w, int wbits, const int
     nn_fc_q_t b = *fc;
     b.w8 = 0;
     b.w16 = 0;
-    b.wb = wb;
-    b.bias_r = br;
     b.in_pad = (uint16_t)in_pad;
     b.acc32 = 1;
+#if NN_BLK_DSP
+    static int16_t wb[72 * 72] __attribute__((aligned(4)));
+    for (int o = 0; o < out_pad; o++) {
+        for (int i = 0; i < in_pad; i++) {
+            /* block o/4, pair i/2, row o%4, element i%2 */
+            wb[((o / 4) * (in_pad / 2) + i / 2) * 8 + (o % 4) * 2 + i % 2] = blk_weight(fc, w, wbits, o, i);
+        }
+    }
+    b.wb = wb;
+    b.bias_r = br;
+#else
+    static uint32_t wc[72 * 72];
+    static int32_t bc[72];
+    for (int blk = 0; blk < out_pad / 4; blk++) {
+        for (int i = 0; i < fc->in; i++) {
+            for (int k = 0; k < 3; k++) { /* (w_r + 2^15) + 2^16 w_{r+1}, mod 2^32 */
+                const int r = blk * 4 + k;
+                wc[(blk * fc->in + i) * 3 + k] = (uint32_t)(blk_weight(fc, w, wbits, r, i) + 32768) +
+                                                 ((uint32_t)blk_weight(fc, w, wbits, r + 1, i) << 16);
+            }
+        }
+        for (int k = 0; k < 4; k++) {
+            const uint32_t next = k < 3 ? (uint32_t)br[blk * 4 + k + 1] << 16 : 0u;
+            bc[blk * 4 + k] = (int32_t)((uint32_t)br[blk * 4 + k] + next);
+        }
+    }
+    b.wb = 0;
+    b.wc = wc;
+    b.bias_r = bc;
+#endif
     nn_fully_connected_blk_s32(&b, xpad, y, ob);
 }
 
