@@ -32,10 +32,11 @@ _TRACE = re.compile(r"^Trace \d+: 0x[0-9a-f]+ \[[0-9a-f]+/([0-9a-f]+)/")
 _INSN = re.compile(r"^0x([0-9a-f]+):\s")
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("matrix kernels", ("nn_fully_connected_",)),
+    ("matrix kernels", ("nn_fully_connected_", "nn_fc_")),
     ("GRU elementwise", ("nn_gru_", "nn_sigmoid_", "nn_tanh_", "nn_sat16", "nn_requant")),
     ("input layer", ("nn_input_layer_",)),
-    ("model glue, head activations, argmax", ("nn_model_infer_", "nn_relu_", "nn_argmax_", "model_infer")),
+    ("model glue, head activations, argmax",
+     ("nn_model_infer_", "nn_model_head_", "nn_relu_", "nn_argmax_", "model_infer")),
     ("soft-float and libm", ("__aeabi_", "__", "expf", "tanhf", "expm1f", "__ieee754")),
     ("protocol, UART and main loop", ("",)),
 )

@@ -211,4 +211,39 @@ def test_the_exporter_proves_32_bit_sums_per_layer_and_falls_back_to_64_bit_when
     text = render_quant(replace(m, gates={**m.gates, "r": big}), MODELS / "student_w8a16.npz")
     line = next(ln for ln in text.splitlines() if "r.h    bound" in ln)
     assert ">= 2^31" in line and "64-bit reference kernel (nn_fully_connected_s8w)" in line
-    assert "q_r_h_w[" in text and "q_r_h_wb[" not in text and "q_r_i_wb[" in text
+    assert "q_r_h_w[" in text and "q_r_h_wb[" not in text and "q_r_i_wb[" in text and "q_r_i_wc[" in text
+
+
+def test_the_chained_layout_recovers_every_row_exactly_modulo_2_32() -> None:
+    """The arithmetic of nn_fc_blk_chain (nn.h, wc) on the exporter's words: three 32-bit MLA
+    sums and one exact sum per block give the four rows' sums, for int8 and int16 weights at the
+    extremes, with any input, as long as the proof's bound holds."""
+    from harness.quant.export import CHAIN_OFFSET, acc32_proof, chain_weights
+
+    rng = np.random.default_rng(7)
+    m32 = (1 << 32) - 1
+    for lo, hi, n_out, n_in in ((-128, 128, 6, 32), (-32768, 32768, 8, 3), (-128, 128, 4, 64)):
+        w = rng.integers(lo, hi, (n_out, n_in))
+        w[0, :] = lo  # extremes: a row of the most negative weight, one of the largest
+        w[1, :] = hi - 1
+        x_max = min(32768, ((1 << 31) - 1) // int(np.abs(w).sum(axis=1).max() + 1))
+        b_r = rng.integers(-1000, 1000, n_out)
+        assert acc32_proof(w, b_r - (1 << 3), 4, x_max).ok
+        words, init = chain_weights(w, b_r)
+        blocks = -(-n_out // 4)
+        assert words.dtype == np.uint32 and words.size == blocks * n_in * 3 and init.size == blocks * 4
+        for x in (np.full(n_in, -x_max), np.full(n_in, x_max - 1), rng.integers(-x_max, x_max, n_in)):
+            kx = (int(x.sum()) * CHAIN_OFFSET) & m32
+            got = []
+            for blk in range(blocks):
+                wd = words[blk * n_in * 3:(blk + 1) * n_in * 3].astype(np.int64).reshape(n_in, 3)
+                ini = init[blk * 4:(blk + 1) * 4].astype(np.int64)
+                p = [(int(ini[k]) - kx + int((wd[:, k] * x).sum())) & m32 for k in range(3)]
+                hi16 = np.where(wd[:, 2] >= 1 << 31, wd[:, 2] - (1 << 32), wd[:, 2]) >> 16
+                td = (int(ini[3]) + int((hi16 * x).sum())) & m32
+                sc = (p[2] - (td << 16)) & m32
+                sb = (p[1] - (sc << 16)) & m32
+                sa = (p[0] - (sb << 16)) & m32
+                got += [v - (1 << 32) if v >= 1 << 31 else v for v in (sa, sb, sc, td)]
+            want = (w.astype(np.int64) @ x + b_r).tolist()
+            assert got[:n_out] == want
