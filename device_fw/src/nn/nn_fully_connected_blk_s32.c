@@ -4,19 +4,18 @@
 #include <arm_acle.h>
 #endif
 
+/* y[o] = sat((sum_i w[o][i] * x[i] + bias_r[o]) >> shift, out_bits), four rows per pass over x,
+ * from one of the two blocked layouts of nn_fc_q_t: wb (SMLAD pairs) on cores with the DSP
+ * extension (NN_BLK_DSP, the Cortex-M4), wc (chained rows) elsewhere (the Cortex-M3, host builds).
+ * The exporter proved for every row |bias_r| + sum |w| max|x| < 2^31, so 32-bit arithmetic is exact
+ * and both layouts give the 64-bit reference's result (nn_fully_connected_s8w / _s16w) whatever the
+ * order of the additions. Arguments: x int16[in_pad] (4-byte aligned, zero beyond in), y
+ * int16[out], out_bits 8..16. bit-exact with harness.quant.intref.nn_fully_connected. */
+
 #if NN_BLK_DSP
-/* y[o] = sat((sum_i w[o][i] * x[i] + bias_r[o]) >> shift, out_bits), four rows per pass over x.
- * wb: blocked int16 weights, bias_r: bias with 2^(shift-1) folded in (nn_fc_q_t). The exporter
- * proved for every row |bias_r| + sum |w| max|x| < 2^31, so int32 accumulators cannot overflow and
- * the result equals the 64-bit reference whatever the order of the additions: the DSP path (one
- * word of x serves four SMLADs, Cortex-M4) is bit-exact with the pure C path (MLA, Cortex-M3).
- * Arguments: x int16[in_pad] (4-byte aligned, zero beyond in), y int16[out], out_bits 8..16.
- * bit-exact with harness.quant.intref.nn_fully_connected. */
 /* Word access to int16 pairs; the arrays are 4-byte aligned (generated with aligned(4)). */
 typedef uint32_t __attribute__((may_alias)) nn_u32_alias_t;
 
-
-#if defined(__ARM_FEATURE_SIMD32) && !defined(NN_PURE_C)
 /* The Cortex-M4 kernel of the common case (out_bits 16, out a multiple of 4, in_pad a multiple of
  * 8, y 4-byte aligned), in assembly because it needs every register: per 8 inputs one LDRD of x
  * per 4 inputs, one LDM of the 4 rows' weight words per input pair, 16 SMLAD and the loop: 24
@@ -90,16 +89,13 @@ __asm__(
     "    pop    {r4-r11, pc}\n"
     "    .size nn_fc_blk16_m4, . - nn_fc_blk16_m4\n"
     "    .text\n");
-#endif
 
 void nn_fully_connected_blk_s32(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits) {
-#if defined(__ARM_FEATURE_SIMD32) && !defined(NN_PURE_C)
     if (out_bits == 16 && (fc->out & 3u) == 0u && (fc->in_pad & 7u) == 0u && ((uintptr_t)y & 3u) == 0u &&
         fc->out != 0u) {
         nn_fc_blk16_m4(fc->wb, fc->bias_r, x, y, fc->out >> 2, fc->in_pad >> 3, fc->shift);
         return;
     }
-#endif
     const int16_t *wp = fc->wb;
     const int32_t *bp = fc->bias_r;
     const uint32_t n2 = fc->in_pad >> 1;
@@ -107,7 +103,6 @@ void nn_fully_connected_blk_s32(const nn_fc_q_t *fc, const int16_t *x, int16_t *
     for (uint32_t o = 0; o < fc->out; o += 4) {
         int32_t acc0 = bp[0], acc1 = bp[1], acc2 = bp[2], acc3 = bp[3];
         const int16_t *xp = x;
-#if defined(__ARM_FEATURE_SIMD32) && !defined(NN_PURE_C)
         /* Two input pairs per iteration: one LDRD of x (x[i..i+3]), four LDRD of weights (two rows'
          * pairs each), eight SMLAD: 15 instructions for 16 MACs with the loop. */
         uint32_t k = n2 >> 1;
@@ -144,7 +139,6 @@ void nn_fully_connected_blk_s32(const nn_fc_q_t *fc, const int16_t *x, int16_t *
             acc3 = __smlad(w32[3], x32[0], acc3);
             wp += 8;
         }
-#endif
         if (out_bits == 16 && fc->out - o >= 4u) { /* the gates' common case: SSAT #16, no branches */
             y[o] = (int16_t)nn_sat16_inline(acc0 >> shift);
             y[o + 1] = (int16_t)nn_sat16_inline(acc1 >> shift);
@@ -179,8 +173,11 @@ static inline void nn_chain_store4(int16_t *y, uint32_t left, const int32_t acc[
 }
 
 uint32_t nn_fc_chain_kx(const int16_t *x, uint32_t n) {
-    uint32_t sum = 0;
-    for (uint32_t i = 0; i < n; i++) {
+    uint32_t sum = 0, i = 0;
+    for (; i + 4u <= n; i += 4u) {
+        sum += (uint32_t)((int32_t)x[i] + x[i + 1] + x[i + 2] + x[i + 3]);
+    }
+    for (; i < n; i++) {
         sum += (uint32_t)(int32_t)x[i];
     }
     return sum << 15; /* CHAIN_OFFSET * sum x, mod 2^32 */
