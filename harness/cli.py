@@ -25,7 +25,7 @@ DEFAULT_DATA = Path(os.environ.get("HIL_DATA") or REPO.parent / "shared" / "data
 FIXTURES = REPO / "fixtures"
 ACCEPTANCE_FILE = Path(__file__).with_name("acceptance.json")
 BENCH_DEFAULTS = {"kd_alpha": 0.5, "temperature": 2.0}
-"""KD defaults (see fixtures/models/kd_bench.json for how they were chosen)."""
+"""KD defaults (see fixtures/models/kd_bench.json and the README for how they were chosen)."""
 
 
 def _cmd_fixtures_build(args: argparse.Namespace) -> int:

@@ -32,8 +32,8 @@
  *             S_a + 2^15 X + 2^16 S_b and so on (X = sum x), so with S_d exact from the high
  *             half, S_c, S_b, S_a follow by subtraction, exact because the proof bounds them;
  *             4 MACs in 4 MLA + 1 ASR. bias_r holds per block b_a + 2^16 b_b, b_b + 2^16 b_c,
- *             b_c + 2^16 b_d, b_d (mod 2^32; b = bias + 2^(shift-1)); in is not padded.
- *             Same proof, same results as wb. */
+ *             b_c + 2^16 b_d, b_d (mod 2^32; b = bias + 2^(shift-1)), the kernel subtracting
+ *             2^15 X from the first three; in is not padded. Same proof, same results as wb. */
 typedef struct {
     const int8_t *w8;
     const int16_t *w16;
