@@ -78,18 +78,22 @@ def _cmd_bench_kd(args: argparse.Namespace) -> int:
         for opt in ("context", "dense_hop", "tune", "ensemble", "folds"):
             if getattr(args, opt):
                 raise ValueError(f"option --{opt.replace('_', '-')}: only with --paired")
+        if args.jobs != 1:
+            raise ValueError("option --jobs: only with --paired")
     from harness.data.windows import DEFAULT_WINDOW
 
     if args.context and args.context < DEFAULT_WINDOW:
         raise ValueError(f"option --context: {args.context} samples is shorter than a window ({DEFAULT_WINDOW})")
     if args.dense_hop < 0 or args.context < 0 or args.ensemble < 0:
         raise ValueError("options --context/--dense-hop/--ensemble: must not be negative")
+    if args.jobs < 1:
+        raise ValueError(f"option --jobs: {args.jobs} must be at least 1")
     if args.paired:
         from harness.training.paired import PairedConfig, run_paired_bench
 
         pc = PairedConfig.quick() if args.quick else PairedConfig()
         pc = replace(pc, kd_alpha=args.alpha, temperature=args.temperature, ensemble=args.ensemble,
-                     context=args.context, dense_hop=args.dense_hop, tune=args.tune)
+                     context=args.context, dense_hop=args.dense_hop, tune=args.tune, jobs=args.jobs)
         if args.seeds:
             pc = replace(pc, seeds=tuple(range(args.seeds)))
         if args.folds:
@@ -494,6 +498,9 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="--paired: add a KD arm trained on windows every N samples, all soft-labelled")
     kd.add_argument("--tune", action="store_true",
                     help="--paired: add a KD arm with T and alpha chosen on the validation cows")
+    kd.add_argument("--jobs", type=int, default=1, metavar="N",
+                    help="--paired: run the folds in N processes of one torch thread each and merge them "
+                    "(the results do not depend on N; 2 on a 2-core machine)")
     kd.add_argument("--merge", nargs="+", metavar="JSON", default=None,
                     help="combine --paired results of disjoint --folds runs (their --out files) into one table")
     kd.add_argument("--folds", default=None, help="--paired: comma-separated fold indices to run (default all)")

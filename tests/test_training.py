@@ -124,3 +124,17 @@ def test_merging_paired_parts_refuses_a_repeated_run_or_another_configuration() 
         merge_paired([part([0, 1]), part([1, 2])])
     with pytest.raises(ValueError, match="part 2: configuration differs from part 1 in kd_alpha"):
         merge_paired([part([0]), part([1], alpha=0.2)])
+
+
+@needs_shared_data
+def test_the_paired_bench_gives_the_same_runs_in_one_process_or_two() -> None:
+    from dataclasses import replace
+
+    from harness.training.paired import PairedConfig, run_paired_bench
+
+    tiny = FitConfig(epochs=1, patience=1, samples_per_epoch=256)
+    cfg = replace(PairedConfig.quick(), teacher=tiny, student=tiny, bootstrap=100)
+    one = run_paired_bench(SHARED_DATA, cfg, None, log=lambda m: None)
+    two = run_paired_bench(SHARED_DATA, replace(cfg, jobs=2), None, log=lambda m: None)
+    assert [r["mcc"] for r in one["runs"]] == [r["mcc"] for r in two["runs"]]  # type: ignore[attr-defined]
+    assert one["comparisons"] == two["comparisons"] and len(two["runs"]) == 2  # type: ignore[arg-type]

@@ -16,7 +16,8 @@ and the same validation cows serve every arm, so the arms are compared *paired*:
 - ``<kd>-tuned`` (``tune``): T and alpha chosen from a grid by MCC on the validation cows only.
 
 Early stopping looks at two validation cows (never a test cow), not one. Torch runs on one thread
-(stated in the output) so results do not depend on the machine's thread count. For every
+(stated in the output) so results do not depend on the machine's thread count; ``jobs`` processes
+share the folds (same results, a fraction of the wall time). For every
 comparison it reports the mean paired difference of per-fold MCC, its standard error over the
 (fold, seed) pairs, and a 95 % bootstrap interval over cows (folds resampled with replacement,
 seeded); plus the pooled out-of-fold MCC and the pooled per-class recall of every arm.
@@ -25,9 +26,12 @@ seeded); plus the pooled out-of-fold MCC and the pooled per-class recall of ever
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +75,9 @@ class PairedConfig:
     tune: bool = False
     """a KD arm whose (T, alpha) is chosen from ``tune_grid`` by MCC on the validation cows"""
     tune_grid: tuple[tuple[float, float], ...] = ((2.0, 0.5), (4.0, 0.5), (2.0, 0.2), (4.0, 0.8))
+    jobs: int = 1
+    """processes, each with ``threads`` torch threads, taking the folds in turn (results do not
+    depend on it: every (fold, seed) run is seeded on its own)"""
 
     @classmethod
     def quick(cls) -> PairedConfig:
@@ -141,7 +148,43 @@ def arms_of(cfg: PairedConfig) -> list[str]:
     return arms
 
 
+def _log_stderr(prefix: str, msg: str) -> None:
+    import sys
+
+    print(f"{prefix}{msg}", file=sys.stderr, flush=True)
+
+
+def _worker(data_root: Path, cfg: PairedConfig, k: int) -> dict[str, object]:
+    return _run(data_root, cfg, None, partial(_log_stderr, f"[job {k}] "))
+
+
 def run_paired_bench(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = print) -> dict[str, object]:
+    """The benchmark; with ``cfg.jobs`` > 1 its folds are dealt round-robin to that many processes
+    (each logs its own progress, prefixed) and the parts merged (:func:`merge_paired`)."""
+    if cfg.jobs <= 1:
+        return _run(data_root, cfg, out_json, log)
+    n = len(leave_one_cow_out(load_dataset(data_root).test.cows))
+    idx = [i for i in range(n)[: cfg.max_folds] if cfg.folds is None or i in cfg.folds]
+    shares = [tuple(idx[k :: cfg.jobs]) for k in range(cfg.jobs) if idx[k :: cfg.jobs]]
+    log(f"paired KD bench in {len(shares)} processes: folds " + " | ".join(",".join(map(str, s)) for s in shares))
+    t0 = time.time()
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(shares), mp_context=ctx) as pool:
+        futs = [pool.submit(_worker, data_root, replace(cfg, folds=s, jobs=1), k) for k, s in enumerate(shares)]
+        parts = [f.result() for f in futs]
+    result = merge_paired(parts)
+    result["config"]["jobs"] = cfg.jobs  # type: ignore[index]
+    result["wall_seconds"] = round(time.time() - t0, 1)
+    log(format_paired(result))
+    log(f"{result['wall_seconds']} s wall time, {result['seconds']} s summed over the processes")
+    if out_json is not None:
+        out_json.parent.mkdir(parents=True, exist_ok=True)
+        out_json.write_text(json.dumps(result, indent=1, default=str) + "\n")
+        log(f"wrote {out_json}")
+    return result
+
+
+def _run(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = print) -> dict[str, object]:
     torch.set_num_threads(cfg.threads)
     t0 = time.time()
     ds = load_dataset(data_root)
@@ -308,7 +351,7 @@ def merge_paired(parts: list[dict[str, object]]) -> dict[str, object]:
         raise ValueError("nothing to merge")
 
     def key(p: dict[str, object]) -> dict[str, object]:
-        return {k: v for k, v in p["config"].items() if k != "folds"}  # type: ignore[attr-defined]
+        return {k: v for k, v in p["config"].items() if k not in ("folds", "jobs")}  # type: ignore[attr-defined]
 
     arms = [r["arm"] for r in parts[0]["arms"]]  # type: ignore[attr-defined]
     for i, p in enumerate(parts[1:], 2):
