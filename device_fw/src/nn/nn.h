@@ -94,11 +94,22 @@ void nn_fully_connected_q(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int
 /* Blocked layout, 32-bit accumulators (see nn_fc_q_t). x: int16[in_pad], 4-byte aligned, zero
  * beyond in; y: int16[out]. bit-exact with harness.quant.intref.nn_fully_connected. */
 void nn_fully_connected_blk_s32(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits);
-#if !NN_BLK_DSP
+#if NN_BLK_DSP
+/* Cortex-M4 assembly for the wb layout's common case (out_bits 16, out a multiple of 4, in_pad a
+ * multiple of 8, y 4-byte aligned); n_blocks = out / 4, n8 = in_pad / 8, both >= 1. */
+void nn_fc_blk16_m4(const int16_t *wb, const int32_t *bias_r, const int16_t *x, int16_t *y, uint32_t n_blocks,
+                    uint32_t n8, int32_t shift);
+#else
 /* The chained layout with kx = nn_fc_chain_kx(x, fc->in) given, so that the layers sharing one x
  * (the three gates' input or hidden halves) compute it once. */
 void nn_fc_blk_chain(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits, uint32_t kx);
 uint32_t nn_fc_chain_kx(const int16_t *x, uint32_t n);
+#if defined(__ARM_ARCH_7M__) && !defined(NN_PURE_C)
+/* Cortex-M3 assembly for the wc layout's common case (out_bits 16, out a multiple of 4, in a
+ * multiple of 8, y 4-byte aligned); n_blocks = out / 4, n8 = in / 8, both >= 1. */
+void nn_fc_chain16_m3(const uint32_t *wc, const int32_t *init, const int16_t *x, int16_t *y, uint32_t n_blocks,
+                      uint32_t n8, int32_t shift, uint32_t kx);
+#endif
 #endif
 /* The first layer of the student: centre the 3 counts, FC to the hidden size, ReLU.
  * x: int16[3] counts; a: int16[hidden] (frac f_a, abits). bit-exact with
