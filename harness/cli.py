@@ -75,7 +75,7 @@ def _cmd_bench_kd(args: argparse.Namespace) -> int:
             print(f"wrote {args.out}")
         return 0
     if not args.paired:
-        for opt in ("context", "dense_hop", "tune", "ensemble", "folds"):
+        for opt in ("context", "dense_hop", "tune", "ensemble", "folds", "feature_match"):
             if getattr(args, opt):
                 raise ValueError(f"option --{opt.replace('_', '-')}: only with --paired")
         if args.jobs != 1:
@@ -84,8 +84,8 @@ def _cmd_bench_kd(args: argparse.Namespace) -> int:
 
     if args.context and args.context < DEFAULT_WINDOW:
         raise ValueError(f"option --context: {args.context} samples is shorter than a window ({DEFAULT_WINDOW})")
-    if args.dense_hop < 0 or args.context < 0 or args.ensemble < 0:
-        raise ValueError("options --context/--dense-hop/--ensemble: must not be negative")
+    if args.dense_hop < 0 or args.context < 0 or args.ensemble < 0 or args.feature_match < 0:
+        raise ValueError("options --context/--dense-hop/--ensemble/--feature-match: must not be negative")
     if args.jobs < 1:
         raise ValueError(f"option --jobs: {args.jobs} must be at least 1")
     if args.paired:
@@ -93,7 +93,8 @@ def _cmd_bench_kd(args: argparse.Namespace) -> int:
 
         pc = PairedConfig.quick() if args.quick else PairedConfig()
         pc = replace(pc, kd_alpha=args.alpha, temperature=args.temperature, ensemble=args.ensemble,
-                     context=args.context, dense_hop=args.dense_hop, tune=args.tune, jobs=args.jobs)
+                     context=args.context, dense_hop=args.dense_hop, tune=args.tune, jobs=args.jobs,
+                     feature_match=args.feature_match)
         if args.seeds:
             pc = replace(pc, seeds=tuple(range(args.seeds)))
         if args.folds:
@@ -498,6 +499,8 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="--paired: add a KD arm trained on windows every N samples, all soft-labelled")
     kd.add_argument("--tune", action="store_true",
                     help="--paired: add a KD arm with T and alpha chosen on the validation cows")
+    kd.add_argument("--feature-match", type=float, default=0.0, metavar="WEIGHT",
+                    help="--paired: add a KD arm that also matches the teacher's pooled features (loss weight)")
     kd.add_argument("--jobs", type=int, default=1, metavar="N",
                     help="--paired: run the folds in N processes of one torch thread each and merge them "
                     "(the results do not depend on N; 2 on a 2-core machine)")

@@ -157,6 +157,8 @@ BAD: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("kd lever without --paired", lambda t: ["bench", "kd", "--context", "200"], "--context: only with --paired"),
     ("kd context shorter than a window", lambda t: ["bench", "kd", "--paired", "--context", "20"],
      "--context: 20 samples is shorter than a window (50)"),
+    ("kd feature matching without --paired", lambda t: ["bench", "kd", "--feature-match", "1"],
+     "--feature-match: only with --paired"),
     ("kd jobs zero", lambda t: ["bench", "kd", "--paired", "--jobs", "0"], "--jobs: 0 must be at least 1"),
     ("kd jobs without --paired", lambda t: ["bench", "kd", "--jobs", "2"], "--jobs: only with --paired"),
     ("kd merge of a missing file", lambda t: ["bench", "kd", "--merge", str(t / "nope.json")],

@@ -43,6 +43,29 @@ def test_kd_fit_is_deterministic_and_learns_a_separable_toy_problem() -> None:
         fit(GruStudent(50, 16), x, y, x, y, FitConfig(alpha=0.0))
 
 
+def test_feature_matching_fits_deterministically_and_leaves_the_model_unchanged_in_shape() -> None:
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(4), 48)
+    x = (rng.normal(0, 300, (192, 50, 3)) + (y[:, None, None] - 1.5) * 2000).astype(np.int16)
+    teacher = ResNetTeacher(50, filters=(8, 8, 8))
+    with torch.no_grad():
+        feats = teacher.features(torch.from_numpy(x.astype(np.float32))).numpy()
+    assert feats.shape == (192, 8)
+    cfg = FitConfig(epochs=6, patience=6, samples_per_epoch=512, alpha=0.5, seed=3)
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        m = GruStudent(50, 16)
+        fit(m, x, y, x, y, cfg, soft_logits=np.eye(4)[y] * 5.0, feat_target=feats, feat_weight=1.0)
+        assert set(m.state_dict()) == set(GruStudent(50, 16).state_dict())  # the map is not part of it
+        outs.append(predict_logits(m, x))
+    assert np.array_equal(outs[0], outs[1]) and (outs[0].argmax(1) == y).mean() > 0.7
+    xt = torch.from_numpy(x[:5].astype(np.float32))
+    with torch.no_grad():
+        assert torch.equal(m(xt), m.head(m.features(xt)))
+        assert torch.equal(teacher(xt), teacher.fc(teacher.features(xt)))
+
+
 @needs_shared_data
 def test_kd_bench_quick_runs_the_whole_pipeline() -> None:
     from harness.training.bench import BenchConfig, run_kd_bench

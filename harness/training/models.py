@@ -71,9 +71,12 @@ class ResNetTeacher(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(cin, N_CLASSES)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled features the classifier layer sees [B, filters[-1]]."""
+        return self.blocks(self.norm(x).transpose(1, 2)).mean(dim=2)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.blocks(self.norm(x).transpose(1, 2))
-        return self.fc(h.mean(dim=2))
+        return self.fc(self.features(x))
 
     def macs(self) -> int:
         total, cin = 0, self.norm.mean.numel()
@@ -101,10 +104,16 @@ class GruStudent(nn.Module):
         self.head1 = nn.Linear(hidden, hidden)
         self.head2 = nn.Linear(hidden, N_CLASSES)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The GRU's last hidden state [B, H]."""
+        _, h = self.gru(torch.relu(self.inp(self.norm(x))))
+        return h[-1]
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        return self.head2(torch.relu(self.head1(h)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        u = torch.relu(self.inp(self.norm(x)))
-        _, h = self.gru(u)
-        return self.head2(torch.relu(self.head1(h[-1])))
+        return self.head(self.features(x))
 
     def macs(self) -> int:
         h, c = self.hidden, self.norm.mean.numel()

@@ -13,7 +13,9 @@ and the same validation cows serve every arm, so the arms are compared *paired*:
   contexts: a figure for the teacher, not one a device could reach;
 - ``<kd>-dense`` (``dense_hop``): distilled on windows every ``dense_hop`` samples rather than the
   labelled hop-25 set, every one soft-labelled by the teacher (the context teacher if there is one);
-- ``<kd>-tuned`` (``tune``): T and alpha chosen from a grid by MCC on the validation cows only.
+- ``<kd>-tuned`` (``tune``): T and alpha chosen from a grid by MCC on the validation cows only;
+- ``kd-feat`` (``feature_match``): KD plus matching the window teacher's pooled features through a
+  trained linear map of the student's last hidden state (FitNets-style).
 
 Early stopping looks at two validation cows (never a test cow), not one. Torch runs on one thread
 (stated in the output) so results do not depend on the machine's thread count; ``jobs`` processes
@@ -75,6 +77,9 @@ class PairedConfig:
     tune: bool = False
     """a KD arm whose (T, alpha) is chosen from ``tune_grid`` by MCC on the validation cows"""
     tune_grid: tuple[tuple[float, float], ...] = ((2.0, 0.5), (4.0, 0.5), (2.0, 0.2), (4.0, 0.8))
+    feature_match: float = 0.0
+    """a KD arm that also matches the window teacher's pooled features (weight of that loss; 0: no
+    such arm)"""
     jobs: int = 1
     """processes, each with ``threads`` torch threads, taking the folds in turn (results do not
     depend on it: every (fold, seed) run is seeded on its own)"""
@@ -102,14 +107,22 @@ def _val_cows(rest: list[str], ws_y: np.ndarray, ws_cow: np.ndarray, fold: int) 
 
 
 def _fit_student(h: int, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, cfg: FitConfig, seed: int,
-                 soft: np.ndarray | None, alpha: float, temperature: float) -> GruStudent:
+                 soft: np.ndarray | None, alpha: float, temperature: float, feat: np.ndarray | None = None,
+                 feat_weight: float = 0.0) -> GruStudent:
     torch.manual_seed(seed)
     st = GruStudent(DEFAULT_WINDOW, h)
     fc = replace(cfg, seed=seed)
     if soft is not None:
         fc = replace(fc, alpha=alpha, temperature=temperature)
-    fit(st, x, y, xv, yv, fc, soft_logits=soft)
+    fit(st, x, y, xv, yv, fc, soft_logits=soft, feat_target=feat, feat_weight=feat_weight)
     return st
+
+
+def _features(t: ResNetTeacher, x: np.ndarray, batch: int = 512) -> np.ndarray:
+    t.eval()
+    with torch.no_grad():
+        return torch.cat([t.features(torch.from_numpy(x[i : i + batch].astype(np.float32)))
+                          for i in range(0, len(x), batch)]).numpy()
 
 
 def _fold_calibrated(bouts: list[Bout], cows: list[str], rotations: dict[str, tuple[int, int]], hop: int,
@@ -138,6 +151,8 @@ def arms_of(cfg: PairedConfig) -> list[str]:
     arms = ["teacher", "hard", "hard'", "kd"]
     if cfg.ensemble:
         arms.append("kd-ens")
+    if cfg.feature_match:
+        arms.append("kd-feat")
     if cfg.context:
         arms += ["teacher-ctx", "kd-ctx"]
     src = "kd-ctx" if cfg.context else "kd"
@@ -204,6 +219,8 @@ def _run(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = p
                       f"filters {'-'.join(map(str, cfg.context_filters))}")
     if cfg.dense_hop:
         levers.append(f"soft labels on windows every {cfg.dense_hop} samples")
+    if cfg.feature_match:
+        levers.append(f"feature matching to the window teacher, weight {cfg.feature_match:g}")
     if cfg.tune:
         levers.append("T, alpha chosen on the validation cows from "
                       + ", ".join(f"({t:g}, {a:g})" for t, a in cfg.tune_grid))
@@ -233,6 +250,9 @@ def _run(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = p
                 probs = np.mean([torch.softmax(torch.from_numpy(predict_logits(t, x)), 1).numpy() for t in teachers], 0)
                 models["kd-ens"] = _fit_student(cfg.hidden, x, y, xv, yv, cfg.student, seed,
                                                 np.log(np.clip(probs, 1e-7, 1.0)), cfg.kd_alpha, cfg.temperature)
+            if cfg.feature_match:
+                models["kd-feat"] = _fit_student(cfg.hidden, x, y, xv, yv, cfg.student, seed, soft, cfg.kd_alpha,
+                                                 cfg.temperature, _features(teachers[0], x), cfg.feature_match)
             # The teacher whose soft labels the dense and tuned arms use; a callable so a dense window
             # set gets the labels of the same teacher.
             label: Callable[[WindowSet], np.ndarray]
@@ -325,7 +345,8 @@ def summarise(rows: list[dict[str, object]], arms: list[str], bootstrap: int) ->
     return {"arms": arm_rows, "comparisons": comps}
 
 
-_WHAT = {"kd": "KD", "kd-ens": "ensemble KD", "kd-ctx": "KD from the privileged-context teacher",
+_WHAT = {"kd": "KD", "kd-ens": "ensemble KD", "kd-feat": "KD with feature matching",
+         "kd-ctx": "KD from the privileged-context teacher",
          "kd-dense": "KD on dense windows", "kd-tuned": "KD, T and alpha tuned on validation cows",
          "kd-ctx-dense": "context KD on dense windows",
          "kd-ctx-tuned": "context KD, T and alpha tuned on validation cows"}

@@ -83,6 +83,8 @@ def fit(
     cfg: FitConfig,
     soft_logits: np.ndarray | None = None,
     teacher: nn.Module | None = None,
+    feat_target: np.ndarray | None = None,
+    feat_weight: float = 1.0,
 ) -> FitResult:
     """Train ``model`` in place; restores the weights of the epoch with the best validation MCC.
 
@@ -92,6 +94,10 @@ def fit(
         soft_logits: teacher logits float[N, 4] for KD, computed once on the unaugmented windows.
         teacher: alternatively the teacher itself, run on every augmented batch, so teacher and
             student always see the same view ("consistent" distillation).
+        feat_target: teacher features float[N, F] (e.g. ResNetTeacher.features) to match
+            (FitNets-style): a linear map of the student's features (GruStudent.features), trained
+            with it, is pulled towards the per-dimension standardised targets by mean squared error,
+            weighted ``feat_weight``, on top of the other losses. The map is not part of the model.
     """
     if cfg.alpha < 1.0 and soft_logits is None and teacher is None:
         raise ValueError("alpha < 1 needs teacher logits (or the teacher) for the soft-label loss")
@@ -110,7 +116,15 @@ def fit(
     counts = np.bincount(y, minlength=N_CLASSES).astype(np.float64)
     w = np.where(counts[y] > 0, 1.0 / np.maximum(counts[y], 1), 0.0)
     weights = torch.from_numpy(w / w.sum())
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = list(model.parameters())
+    ft: torch.Tensor | None = None
+    proj: nn.Linear | None = None
+    if feat_target is not None:
+        f = torch.from_numpy(feat_target.astype(np.float32))
+        ft = (f - f.mean(0)) / f.std(0).clamp_min(1e-6)
+        proj = nn.Linear(int(model.hidden), ft.shape[1])  # type: ignore[arg-type]
+        params += list(proj.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     best = (-2.0, 0, {k: v.clone() for k, v in model.state_dict().items()})
     epoch = 0
@@ -120,7 +134,11 @@ def fit(
         for i in range(0, len(idx), cfg.batch):
             bi = idx[i : i + cfg.batch]
             xb = _augment(xt[bi], cfg, gen)
-            logits = model(xb)
+            if proj is not None:
+                feats = model.features(xb)  # type: ignore[operator]
+                logits = model.head(feats)  # type: ignore[operator]
+            else:
+                logits = model(xb)
             loss = cfg.alpha * F.cross_entropy(logits, yt[bi]) if cfg.alpha > 0 else logits.new_zeros(())
             if (st is not None or teacher is not None) and cfg.alpha < 1.0:
                 t = cfg.temperature
@@ -132,6 +150,8 @@ def fit(
                     target = st[bi]
                 kd = F.kl_div(F.log_softmax(logits / t, dim=1), F.softmax(target / t, dim=1), reduction="batchmean")
                 loss = loss + (1 - cfg.alpha) * t * t * kd
+            if proj is not None and ft is not None:
+                loss = loss + feat_weight * F.mse_loss(proj(feats), ft[bi])
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
