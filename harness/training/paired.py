@@ -170,7 +170,7 @@ def _log_stderr(prefix: str, msg: str) -> None:
 
 
 def _worker(data_root: Path, cfg: PairedConfig, k: int) -> dict[str, object]:
-    return _run(data_root, cfg, None, partial(_log_stderr, f"[job {k}] "))
+    return _run(data_root, cfg, None, partial(_log_stderr, f"[job {k}] "), table=False)
 
 
 def run_paired_bench(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = print) -> dict[str, object]:
@@ -199,7 +199,10 @@ def run_paired_bench(data_root: Path, cfg: PairedConfig, out_json: Path | None, 
     return result
 
 
-def _run(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = print) -> dict[str, object]:
+def _run(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = print,
+         table: bool = True) -> dict[str, object]:
+    """One process's share of the benchmark; ``table`` False: a worker of a split run, whose parent
+    prints the merged table, so it prints only its progress."""
     torch.set_num_threads(cfg.threads)
     t0 = time.time()
     ds = load_dataset(data_root)
@@ -308,7 +311,8 @@ def _run(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = p
                 + f" [{el:.0f} s, ETA {el / done * (total - done):.0f} s]")
     result = summarise(rows, arms, cfg.bootstrap)
     result.update(config={**asdict(cfg), "window": DEFAULT_WINDOW}, runs=rows, seconds=round(time.time() - t0, 1))
-    log(format_paired(result))
+    if table:
+        log(format_paired(result))
     if out_json is not None:
         out_json.parent.mkdir(parents=True, exist_ok=True)
         out_json.write_text(json.dumps(result, indent=1, default=str) + "\n")
