@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -156,6 +158,20 @@ def _meter(args: argparse.Namespace) -> PowerMeter | None:
     return None
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM during a command: raised where the process is, so that emulators are
+    stopped by their ``finally`` and ``hil run`` still writes its report."""
+
+    def __init__(self, signum: int) -> None:
+        self.signame = signal.Signals(signum).name
+        self.status = 128 + signum
+        super().__init__(self.signame)
+
+
+def _raise_interrupted(signum: int, _frame: object) -> None:
+    raise Interrupted(signum)
+
+
 def _run_cases(args: argparse.Namespace, fixtures: FixtureSet, thresholds: dict[tuple[str, str], Thresholds],
                report_dir: Path, link_faults: LinkFaults | None = None) -> tuple[list[DeviceRun], int]:
     """Every board x variant case of ``hil run``; a case that fails does not stop the others.
@@ -170,32 +186,40 @@ def _run_cases(args: argparse.Namespace, fixtures: FixtureSet, thresholds: dict[
     runs: list[DeviceRun] = []
     status = 0
     n = len(fixtures.windows) if args.limit is None else min(args.limit, len(fixtures.windows))
-    for board in args.board or ["collar", "eartag"]:
-        for variant in args.variant or ["float32", "w8a16"]:
-            journal = report_dir / "journals" / f"{args.target}_{board}_{variant}.jsonl"
+    cases = [(b, v) for b in args.board or ["collar", "eartag"] for v in args.variant or ["float32", "w8a16"]]
+    for k, (board, variant) in enumerate(cases):
+        journal = report_dir / "journals" / f"{args.target}_{board}_{variant}.jsonl"
 
-            def progress(it, total, label=f"{board}/{variant}"):  # type: ignore[no-untyped-def]
-                return tqdm(it, total=total, desc=label, unit="win", leave=False, disable=args.quiet)
+        def progress(it, total, label=f"{board}/{variant}"):  # type: ignore[no-untyped-def]
+            return tqdm(it, total=total, desc=label, unit="win", leave=False, disable=args.quiet)
 
-            t0 = time.monotonic()
-            t = thresholds.get((board, variant))
-            try:
-                target = make_target(args.target, board, variant, image=Path(args.image) if args.image else None,
-                                     port=args.port, probe=args.probe, no_flash=args.no_flash,
-                                     hardware_map=Path(args.hardware_map) if args.hardware_map else None)
-                run = run_device(target, fixtures, Path(args.models), journal, resume=args.resume, limit=args.limit,
-                                 progress=progress, log=lambda m: None, depth=args.depth, link_faults=link_faults,
-                                 latency_budget_ms=t.max_latency_ms if t else None, meter=_meter(args))
-            except TargetUnavailable as exc:
-                print(f"hil: {args.target} target unavailable for {board}/{variant}: {exc}", file=sys.stderr)
-                run = failed_run(board, variant, args.target, n, f"target unavailable: {exc}")
-                status = 3
-            except (OSError, ValueError, RuntimeError, TimeoutError) as exc:
-                run = failed_run(board, variant, args.target, n, f"{type(exc).__name__}: {exc}")
-            check_acceptance(run, thresholds)
-            runs.append(run)
-            print(f"{board}/{variant}: {run.n_verified}/{run.n} windows verified in {time.monotonic() - t0:.1f} s, "
-                  f"{'PASS' if run.passed else 'FAIL'}", file=sys.stderr)
+        t0 = time.monotonic()
+        t = thresholds.get((board, variant))
+        try:
+            target = make_target(args.target, board, variant, image=Path(args.image) if args.image else None,
+                                 port=args.port, probe=args.probe, no_flash=args.no_flash,
+                                 hardware_map=Path(args.hardware_map) if args.hardware_map else None)
+            run = run_device(target, fixtures, Path(args.models), journal, resume=args.resume, limit=args.limit,
+                             progress=progress, log=lambda m: None, depth=args.depth, link_faults=link_faults,
+                             latency_budget_ms=t.max_latency_ms if t else None, meter=_meter(args))
+        except TargetUnavailable as exc:
+            print(f"hil: {args.target} target unavailable for {board}/{variant}: {exc}", file=sys.stderr)
+            run = failed_run(board, variant, args.target, n, f"target unavailable: {exc}")
+            status = 3
+        except (OSError, ValueError, RuntimeError, TimeoutError) as exc:
+            run = failed_run(board, variant, args.target, n, f"{type(exc).__name__}: {exc}")
+        except Interrupted as exc:
+            # the journal keeps every window finished so far; the report says what is missing
+            why = f"interrupted by {exc.signame}: not finished; continue with the same command plus --resume"
+            runs.append(failed_run(board, variant, args.target, n, why))
+            runs += [failed_run(b, v, args.target, n, f"interrupted by {exc.signame}: not started")
+                     for b, v in cases[k + 1:]]
+            print(f"hil: {board}/{variant}: {why}", file=sys.stderr)
+            return runs, exc.status
+        check_acceptance(run, thresholds)
+        runs.append(run)
+        print(f"{board}/{variant}: {run.n_verified}/{run.n} windows verified in {time.monotonic() - t0:.1f} s, "
+              f"{'PASS' if run.passed else 'FAIL'}", file=sys.stderr)
     return runs, status
 
 
@@ -250,7 +274,14 @@ def _validate_run(args: argparse.Namespace) -> None:
     if args.resume:
         for b in boards:
             for v in variants:
-                read_journal(_report_dir(args) / "journals" / f"{args.target}_{b}_{v}.jsonl")
+                j = _report_dir(args) / "journals" / f"{args.target}_{b}_{v}.jsonl"
+                header = read_journal(j)[0]
+                if header is None:
+                    continue
+                for key, want in (("board", b), ("variant", v), ("target", args.target)):
+                    if getattr(header, key) != want:
+                        raise ValueError(f"{j}: cannot resume: the journal's header says {key} "
+                                         f"{getattr(header, key)!r}, this case is {want!r}")
 
 
 def _report_dir(args: argparse.Namespace) -> Path:
@@ -294,9 +325,12 @@ def _cmd_run_stream(args: argparse.Namespace) -> int:
     fixtures = load_fixtures(Path(args.fixtures))
     _validate_run(args)
     report_dir = _report_dir(args)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    _point_latest(report_dir)
     prov = collect_provenance()
     runs: list[StreamRun] = []
     failed: list[str] = []
+    interrupted = 0
     for board in args.board or ["collar", "eartag"]:
         for variant in args.variant or ["float32", "w8a16"]:
             try:
@@ -312,6 +346,12 @@ def _cmd_run_stream(args: argparse.Namespace) -> int:
             except (TargetUnavailable, OSError, ValueError, RuntimeError, TimeoutError) as exc:
                 failed.append(f"{board}/{variant}: {type(exc).__name__}: {exc}")
                 print(f"hil: {failed[-1]}", file=sys.stderr)
+            except Interrupted as exc:
+                failed.append(f"{board}/{variant}: interrupted by {exc.signame}")
+                interrupted = exc.status
+                break
+        if interrupted:
+            break
     if runs:
         print(format_stream_table(runs))
     for f in failed:
@@ -319,8 +359,9 @@ def _cmd_run_stream(args: argparse.Namespace) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "stream.json").write_text(json.dumps(
         {"provenance": prov, "runs": [r.as_dict() for r in runs], "failed": failed}, indent=1, default=str) + "\n")
-    _point_latest(report_dir)
     print(f"report: {report_dir / 'stream.json'}")
+    if interrupted:
+        return interrupted
     return 0 if runs and not failed and all(r.passed for r in runs) else 1
 
 
@@ -345,6 +386,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         link_faults = replace(link_faults or LinkFaults({}, args.link_direction, args.link_seed),
                               poison_window=args.poison_window)
     report_dir = _report_dir(args)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    _point_latest(report_dir)  # now, so that an interrupted run is the one --resume continues
     prov = collect_provenance()
     runs, status = _run_cases(args, fixtures, thresholds, report_dir, link_faults)
     print(summary_table(runs))
@@ -364,9 +407,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.baseline:
         prov["baseline"] = args.baseline
     out = write_report(runs, report_dir, prov, baseline)
-    _point_latest(report_dir)
     print(f"report: {out / 'index.html'}")
     if status:
+        if status > 128:
+            print(f"hil: interrupted; continue with the same command plus --resume (journals in "
+                  f"{report_dir / 'journals'})", file=sys.stderr)
         return status
     return 0 if all(r.passed for r in runs) else 1
 
@@ -436,12 +481,9 @@ def _cmd_bench_fw(args: argparse.Namespace) -> int:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from harness.run import harness_version
 
-    try:
-        return version("cattle-hil")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
+    return harness_version()
 
 
 def _positive_int(text: str) -> int:
@@ -617,15 +659,20 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    previous = ({sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+                if threading.current_thread() is threading.main_thread() else {})
     try:
         return func(args)
     except (OSError, ValueError, TimeoutError, RuntimeError) as exc:
         print(f"hil: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt) as exc:
         hint = "; continue with the same command plus --resume" if args.cmd == "run" else ""
         print(f"hil: interrupted{hint}", file=sys.stderr)
-        return 130
+        return exc.status if isinstance(exc, Interrupted) else 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

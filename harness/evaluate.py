@@ -24,7 +24,7 @@ from harness.energy import MEASURE_WINDOWS, EnergyEstimate, PowerMeter, estimate
 from harness.linkfaults import FaultyPort, LinkFaults
 from harness.metrics import BitExact, FloatAgreement, Latency, Scores, compare_bit_exact, compare_float, score
 from harness.reference import FLOAT_TOLERANCE, Reference, load_reference
-from harness.run import RunHeader, WindowResult, inputs_sha256, stream_windows
+from harness.run import RunHeader, WindowResult, harness_version, inputs_sha256, stream_windows
 from harness.targets.base import Target, WrongBoard
 from harness.thresholds import Thresholds
 from protocol import TimeBase
@@ -182,6 +182,14 @@ def _empty_scores() -> Scores:
     return Scores(0, 0.0, 0.0, 0.0, tuple(tuple(0 for _ in CLASS_NAMES) for _ in CLASS_NAMES))
 
 
+def _image_sha256(target: Target) -> str | None:
+    """sha256 of the ELF the target runs (None: a board tested with what is already on it)."""
+    elf = getattr(target, "elf", None)
+    if isinstance(elf, Path) and getattr(target, "flash", True) and elf.is_file():
+        return hashlib.sha256(elf.read_bytes()).hexdigest()
+    return None
+
+
 def failed_run(board: str, variant: str, target: str, n: int, reason: str) -> DeviceRun:
     """A case that produced no verified window (the target did not start, the device was refused):
     it is reported, with the reason, and fails."""
@@ -246,7 +254,8 @@ def run_device(
             boot_fault = fault_text(info) if info.fault_flags else None
             client.check_model(ref.model_hash, f"{target.variant} ({models_dir})")
             header = RunHeader(target.board, target.variant, target.kind, info.model_hash.hex(), info.build_id,
-                               fixtures.sha256, inputs_sha256(x[:n]), n, info.time_base, info.clock_hz)
+                               fixtures.sha256, inputs_sha256(x[:n]), n, info.time_base, info.clock_hz,
+                               image_sha256=_image_sha256(target), harness_version=harness_version())
             outcome = stream_windows(client, x, header, journal, resume=resume, limit=limit, progress=progress,
                                      depth=depth)
             measured: EnergyEstimate | None = None

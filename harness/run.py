@@ -1,10 +1,15 @@
 """Stream windows through a device and journal every result as it arrives.
 
 The journal is JSONL: a header line (what was run: board, variant, target, model hash, firmware
-build, fixture hash and the hash of exactly the inputs sent), then one line per window (a result,
-or a failure with its reason), flushed and fsynced before the next window is sent.
-``resume=True`` reads it back, checks the header matches, and sends only the windows that have no
-result: an interrupted run (even ``kill -9``) loses no window and reports none twice.
+build, image hash, harness version, fixture hash and the hash of exactly the inputs sent), then one
+line per window (a result, or a failure with its reason), flushed and fsynced before the next window
+is sent. ``resume=True`` reads it back, checks the header matches, and sends only the windows that
+have no result: an interrupted run (even ``kill -9``) loses no window and reports none twice.
+
+Every line carries ``chain``, a running SHA-256: line k's chain is sha256(chain of line k-1 +
+the line's record as canonical JSON), starting from the header. A result line is therefore bound to
+its header and to every line before it: a journal without its header, with lines of another case
+spliced in, reordered or edited, fails the chain at the first such line and is refused, naming it.
 """
 
 from __future__ import annotations
@@ -24,19 +29,28 @@ import numpy as np
 from harness.client import DeviceClient, DeviceError, DeviceTimeout
 
 __all__ = [
+    "JOURNAL_FORMAT",
     "JournalMismatch",
     "RunHeader",
     "StreamOutcome",
     "WindowFailure",
     "WindowResult",
+    "harness_version",
     "inputs_sha256",
+    "journal_tail",
     "read_journal",
     "stream_windows",
 ]
 
 
 class JournalMismatch(RuntimeError):
-    """--resume against a journal written for another device, model or fixture set."""
+    """--resume against a journal written for another device, model or fixture set, or one that is
+    not an intact journal of one case (no header first, a broken chain)."""
+
+
+JOURNAL_FORMAT = 2
+"""Version of the journal's line format; 2 added the running hash (``chain``)."""
+_CHAIN_SEED = b"cattle-hil journal v2"
 
 
 @dataclass(frozen=True)
@@ -52,11 +66,35 @@ class RunHeader:
     n_windows: int
     time_base: int
     clock_hz: int
+    image_sha256: str | None = None
+    """sha256 of the ELF the target flashed or emulated (None: the firmware already on a board)"""
+    harness_version: str = ""
+    journal_format: int = JOURNAL_FORMAT
 
     def identity(self) -> dict[str, object]:
+        """Everything that must be equal for a run to continue this journal: the build id is the
+        device's own name for the image, whose hash is already here."""
         d = asdict(self)
-        d.pop("build_id")  # a rebuilt image of the same model may continue a run
+        d.pop("build_id")
         return d
+
+
+def _chain(prev: str, rec: dict[str, object]) -> str:
+    body = json.dumps({k: v for k, v in rec.items() if k != "chain"}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(bytes.fromhex(prev) + body.encode()).hexdigest()
+
+
+_CHAIN_START = hashlib.sha256(_CHAIN_SEED).hexdigest()
+
+
+def harness_version() -> str:
+    """The installed harness's version (a journal written by another version is not resumed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cattle-hil")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def inputs_sha256(x: np.ndarray) -> str:
@@ -127,43 +165,86 @@ def read_journal(path: Path) -> tuple[RunHeader | None, dict[int, WindowResult],
     results: dict[int, WindowResult] = {}
     failures: dict[int, WindowFailure] = {}
     torn = 0
-    with path.open() as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.endswith("\n"):
-                torn += 1  # the process died mid-write: that window is redone
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                raise JournalMismatch(f"{path}:{lineno}: not a JSON line") from None
-            kind = rec.get("kind") if isinstance(rec, dict) else None
-            try:
-                if kind == "header":
-                    header = RunHeader(**_record(path, lineno, rec, "header", _HEADER_FIELDS,
-                                                 _HEADER_FIELDS))  # type: ignore[arg-type]
-                elif kind == "result":
-                    r = WindowResult(**_record(path, lineno, rec, "result", _RESULT_FIELDS,
-                                               _RESULT_FIELDS - {"retries"}))  # type: ignore[arg-type]
-                    if r.index in results:
-                        raise JournalMismatch(f"{path}:{lineno}: window {r.index} journalled twice")
-                    results[r.index] = r
-                    failures.pop(r.index, None)
-                elif kind == "failure":
-                    f = WindowFailure(**_record(path, lineno, rec, "failure", _FAILURE_FIELDS,
-                                                _FAILURE_FIELDS - {"retries"}))  # type: ignore[arg-type]
-                    if f.index not in results:
-                        failures[f.index] = f
-                else:
-                    raise JournalMismatch(f"{path}:{lineno}: unknown record kind {kind!r}")
-            except TypeError as exc:
-                raise JournalMismatch(f"{path}:{lineno}: malformed {kind} record: {exc}") from None
+    chain = _CHAIN_START
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise JournalMismatch(f"{path}: not a journal (not UTF-8 text at byte {exc.start})") from None
+    lines = text.splitlines(keepends=True)
+    for lineno, line in enumerate(lines, start=1):
+        if not line.endswith("\n"):
+            torn += 1  # the process died mid-write: that window is redone
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            raise JournalMismatch(f"{path}:{lineno}: not a JSON line") from None
+        kind = rec.get("kind") if isinstance(rec, dict) else None
+        if lineno == 1 and kind != "header":
+            raise JournalMismatch(f"{path}:1: the first line is not the journal's header (kind {kind!r}): "
+                                  "without it no result line can be trusted")
+        if lineno > 1 and kind == "header":
+            raise JournalMismatch(f"{path}:{lineno}: a second header: lines of two runs in one journal")
+        try:
+            if kind == "header":
+                header = RunHeader(**_record(path, lineno, rec, "header", _HEADER_FIELDS,
+                                             _HEADER_FIELDS))  # type: ignore[arg-type]
+            elif kind == "result":
+                r = WindowResult(**_record(path, lineno, rec, "result", _RESULT_FIELDS,
+                                           _RESULT_FIELDS - {"retries"}))  # type: ignore[arg-type]
+                if r.index in results:
+                    raise JournalMismatch(f"{path}:{lineno}: window {r.index} journalled twice")
+                _in_range(path, lineno, header, r.index)
+                results[r.index] = r
+                failures.pop(r.index, None)
+            elif kind == "failure":
+                f = WindowFailure(**_record(path, lineno, rec, "failure", _FAILURE_FIELDS,
+                                            _FAILURE_FIELDS - {"retries"}))  # type: ignore[arg-type]
+                _in_range(path, lineno, header, f.index)
+                if f.index not in results:
+                    failures[f.index] = f
+            else:
+                raise JournalMismatch(f"{path}:{lineno}: unknown record kind {kind!r}")
+        except TypeError as exc:
+            raise JournalMismatch(f"{path}:{lineno}: malformed {kind} record: {exc}") from None
+        if isinstance(rec, dict) and kind in ("header", "result", "failure"):
+            want = _chain(chain, rec)
+            if rec.get("chain") != want:
+                got = "no chain field" if "chain" not in rec else f"chain {str(rec['chain'])[:16]}..."
+                raise JournalMismatch(f"{path}:{lineno}: the running hash does not match (the line was edited, "
+                                      f"moved, or comes from another journal): {got}, want {want[:16]}...")
+            chain = want
     return header, results, failures, torn
 
 
-def _append(fh, rec: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
-    fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
-    fh.flush()
-    os.fsync(fh.fileno())
+def _in_range(path: Path, lineno: int, header: RunHeader | None, index: object) -> None:
+    n = header.n_windows if header is not None else 0
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < n:
+        raise JournalMismatch(f"{path}:{lineno}: window index {index!r} is not one of the header's {n} windows")
+
+
+def journal_tail(path: Path) -> str:
+    """The running hash after the last complete line of an intact journal (checked by
+    read_journal first)."""
+    chain = _CHAIN_START
+    for line in path.read_text().splitlines(keepends=True):
+        if line.endswith("\n"):
+            chain = json.loads(line)["chain"]
+    return chain
+
+
+class _Journal:
+    """Appends chained records, each flushed and fsynced before the next window is sent."""
+
+    def __init__(self, fh, chain: str) -> None:  # type: ignore[no-untyped-def]
+        self.fh = fh
+        self.chain = chain
+
+    def append(self, rec: dict[str, object]) -> None:
+        self.chain = _chain(self.chain, rec)
+        self.fh.write(json.dumps({**rec, "chain": self.chain}, separators=(",", ":")) + "\n")
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
 
 
 WINDOW_ERRORS = (DeviceError, DeviceTimeout)
@@ -201,7 +282,8 @@ def stream_windows(
     if resume:
         old, done, failed, _torn = read_journal(journal)
         if old is not None and old.identity() != header.identity():
-            diff = {k: (v, header.identity()[k]) for k, v in old.identity().items() if header.identity()[k] != v}
+            diff = "; ".join(f"{k}: journal {v!r}, this run {header.identity()[k]!r}"
+                             for k, v in old.identity().items() if header.identity()[k] != v)
             raise JournalMismatch(f"{journal}: cannot resume, the journal is for another run: {diff}")
         _truncate_torn(journal)
     elif journal.exists():
@@ -209,9 +291,11 @@ def stream_windows(
     todo = [i for i in range(n) if i not in done]
     failed = {i: f for i, f in failed.items() if i >= n}  # failed windows in range are tried again
     outcome = StreamOutcome(done, failed)
+    fresh = not journal.exists() or journal.stat().st_size == 0
     with journal.open("a") as fh:
-        if not resume or journal.stat().st_size == 0:
-            _append(fh, {"kind": "header", "header": asdict(header)})
+        jr = _Journal(fh, _CHAIN_START if fresh else journal_tail(journal))
+        if fresh:
+            jr.append({"kind": "header", "header": asdict(header)})
         it: Iterator[int] = iter(todo)
         if progress is not None:
             it = progress(it, len(todo))
@@ -221,7 +305,7 @@ def stream_windows(
 
         def fail(i: int, reason: str, retries: list[str]) -> None:
             wf = WindowFailure(i, i, reason, retries)
-            _append(fh, {"kind": "failure", "failure": asdict(wf)})
+            jr.append({"kind": "failure", "failure": asdict(wf)})
             failed[i] = wf
 
         def check_boot(i: int) -> None:
@@ -241,7 +325,7 @@ def stream_windows(
                 return
             wr = WindowResult(i, r.window_id, r.cls, list(r.scores), r.cycles, round(time.perf_counter() - t0, 6),
                               reasons)
-            _append(fh, {"kind": "result", "result": asdict(wr)})
+            jr.append({"kind": "result", "result": asdict(wr)})
             done[i] = wr
             streak = 0
             since_check += 1
