@@ -223,7 +223,24 @@ def _run_cases(args: argparse.Namespace, fixtures: FixtureSet, thresholds: dict[
     return runs, status
 
 
-def _validate_run(args: argparse.Namespace) -> None:
+def _check_path_option(opt: str, path: str | None, folder: bool) -> None:
+    """A path option that can be used as given: UTF-8 (the report names it), and for a folder
+    to be written, no plain file where it or one of its parents should be."""
+    if path is None:
+        return
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"option {opt}: {path.encode('utf-8', 'backslashreplace').decode()}: the path is not "
+                         "valid UTF-8; give a path the report can name") from None
+    if folder:
+        for parent in (Path(path), *Path(path).parents):
+            if parent.exists() and not parent.is_dir():
+                raise ValueError(f"option {opt}: {path}: {parent} is a file, not a folder")
+
+
+def _validate_run(args: argparse.Namespace, fixtures: FixtureSet | None = None,
+                  thresholds: dict[tuple[str, str], Thresholds] | None = None) -> None:
     """Every input of ``hil run`` checked before any emulator starts or board is flashed; raises
     ValueError or FileNotFoundError saying what and where (exit 2)."""
     from harness.run import read_journal
@@ -232,6 +249,38 @@ def _validate_run(args: argparse.Namespace) -> None:
 
     boards = args.board or ["collar", "eartag"]
     variants = args.variant or ["float32", "w8a16"]
+    _check_path_option("--report", args.report, folder=True)
+    _check_path_option("--fixtures", args.fixtures, folder=False)
+    _check_path_option("--baseline", args.baseline, folder=False)
+    if args.image and Path(args.image).is_dir():
+        raise ValueError(f"option --image: {args.image}: a folder, not a firmware image (give the ELF file)")
+    if thresholds is not None:
+        missing = [f"{b}/{v}" for b in boards for v in variants if (b, v) not in thresholds]
+        if missing:
+            raise ValueError(f"option --thresholds: {args.thresholds}: no entry for {', '.join(missing)} (it has "
+                             f"{', '.join(sorted(f'{b}/{v}' for b, v in thresholds)) or 'none'}): a case without "
+                             "thresholds cannot pass")
+    if fixtures is not None:
+        n = len(fixtures.windows) if args.limit is None else min(args.limit, len(fixtures.windows))
+        if args.poison_window is not None and not 0 <= args.poison_window < n:
+            raise ValueError(f"option --poison-window: {args.poison_window} is not one of the {n} windows this run "
+                             f"sends (0..{n - 1}): it would do nothing")
+        if args.mode == "stream":
+            window = int(fixtures.windows.x.shape[1])
+            spf = args.samples_per_frame
+            if args.hop % spf or window % spf:
+                raise ValueError(f"options --hop {args.hop} / --samples-per-frame {spf}: the samples per frame must "
+                                 f"divide the hop and the window ({window} samples)")
+    if args.mode != "stream":
+        for opt in ("drop_frame", "limit_streams"):
+            if getattr(args, opt):
+                raise ValueError(f"option --{opt.replace('_', '-')}: only with --mode stream: it would do nothing")
+    else:
+        for opt in ("limit", "resume", "depth", "link_faults", "poison_window", "baseline", "meter"):
+            if getattr(args, opt) not in (None, False):
+                raise ValueError(f"option --{opt.replace('_', '-')}: not used by --mode stream: it would do nothing")
+    if any(f < 0 for f in args.drop_frame or ()):
+        raise ValueError(f"option --drop-frame: {min(args.drop_frame)}: frame numbers start at 0")
     if len(set(boards)) != len(boards) or len(set(variants)) != len(variants):
         raise ValueError("options --board/--variant: a board or variant is given twice")
     if args.no_flash and args.image:
@@ -322,8 +371,9 @@ def _cmd_run_stream(args: argparse.Namespace) -> int:
     from harness.stream import StreamRun, format_stream_table, run_stream
     from harness.targets import TargetUnavailable, make_target
 
+    _check_path_option("--fixtures", args.fixtures, folder=False)
     fixtures = load_fixtures(Path(args.fixtures))
-    _validate_run(args)
+    _validate_run(args, fixtures)
     report_dir = _report_dir(args)
     report_dir.mkdir(parents=True, exist_ok=True)
     _point_latest(report_dir)
@@ -377,9 +427,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from harness.report import baseline_text, load_baseline, summary_table, write_report
     from harness.thresholds import load_thresholds
 
+    _check_path_option("--fixtures", args.fixtures, folder=False)
     fixtures = load_fixtures(Path(args.fixtures))
     thresholds = load_thresholds(Path(args.thresholds))
-    _validate_run(args)
+    _validate_run(args, fixtures, thresholds)
     baseline = load_baseline(Path(args.baseline)) if args.baseline else None
     link_faults = LinkFaults.parse(args.link_faults, args.link_seed, args.link_direction) if args.link_faults else None
     if args.poison_window is not None:

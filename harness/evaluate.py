@@ -309,6 +309,9 @@ def run_device(
         vs = compare_float(idx, dev_scores, ref.logits[idx], FLOAT_TOLERANCE)
     if info.time_base == TimeBase.SYSTICK_ICOUNT:
         unit = "instructions (QEMU -icount; 1 instruction = 1 cycle assumed)"
+        if depth > 1:
+            unit += (f"; not exact: with {depth} requests in flight the UART receive interrupts of the next "
+                     "window are counted inside the inference (use depth 1 for exact counts)")
         dev_time = cycles / board.qemu.ticks_per_instruction
         dev_us = dev_time / board.clock_hz * 1e6
     elif target.kind == "renode":
@@ -365,14 +368,14 @@ def _measure(client: DeviceClient, meter: PowerMeter, x: np.ndarray, results: di
 def _floor(name: str, value: float, floor: float | None) -> tuple[str, bool, str] | None:
     if floor is None:
         return None
-    ok = value >= floor
+    ok = bool(value >= floor)
     return (name, ok, f"{name} {value:.3f} {'meets' if ok else 'below'} the floor {floor:g}")
 
 
 def _budget(name: str, value: float, budget: float | None, unit: str, what: str = "") -> tuple[str, bool, str] | None:
     if budget is None:
         return None
-    ok = value <= budget
+    ok = bool(value <= budget)
     return (name, ok, f"{what or name} {value:.6g} {unit} {'within' if ok else 'over'} the budget {budget:g} {unit}")
 
 

@@ -152,8 +152,41 @@ BAD: list[tuple[str, Callable[[Path], list[str]], str]] = [
      "option --image: an image is built for one board"),
     ("models folder missing", lambda t: ["run", "--models", str(t / "models")], "model file missing for variant"),
     ("bad link fault spec", lambda t: ["run", "--link-faults", "flip:lots"], "rate 'lots' is not a number"),
-    ("resume with a malformed journal", lambda t: ["run", "--board", "collar", "--variant", "w8a16", "--resume",
-                                                   "--report", _journal(t)], "missing fields"),
+    ("resume with a header-less journal", lambda t: ["run", "--board", "collar", "--variant", "w8a16", "--resume",
+                                                     "--report", _journal(t)],
+     "the first line is not the journal's header"),
+    ("resume with a journal of another board", lambda t: ["run", "--board", "collar", "--variant", "w8a16",
+                                                          "--resume", "--report", _journal(t, board="eartag")],
+     "the journal's header says board 'eartag', this case is 'collar'"),
+    ("resume with spliced lines", lambda t: ["run", "--board", "collar", "--variant", "w8a16", "--resume",
+                                             "--report", _journal(t, splice=True)],
+     ":2: the running hash does not match"),
+    ("float labels", lambda t: ["run", "--fixtures", str(_fixture_copy(
+        t, edit_npz=lambda a: a.update(y=a["y"] + 0.5)))], "y must hold integer class labels, got dtype float64"),
+    ("string labels", lambda t: ["run", "--fixtures", str(_fixture_copy(
+        t, edit_npz=lambda a: a.update(y=a["y"].astype(str))))], "y must hold integer class labels"),
+    ("zero windows", lambda t: ["run", "--fixtures", str(_fixture_copy(
+        t, _set(["n_windows"], 0), edit_npz=lambda a: a.update({k: v[:0] for k, v in a.items()})))],
+     "holds no windows"),
+    ("thresholds only for a misspelt board", lambda t: ["run", "--board", "collar", "--variant", "w8a16",
+                                                        "--thresholds", _file(t, "t.json", json.dumps(
+                                                            {"thresholds": {"colar": {"w8a16": {}}}}))],
+     "no entry for collar/w8a16"),
+    ("report under a plain file", lambda t: ["run", "--report", str(Path(_file(t, "plain", "x")) / "rep")],
+     "plain is a file, not a folder"),
+    ("report path not UTF-8", lambda t: ["run", "--report", str(t / "r\udcff")], "the path is not valid UTF-8"),
+    ("poison window out of range", lambda t: ["run", "--poison-window", "99999"],
+     "--poison-window: 99999 is not one of the 406 windows"),
+    ("poison window negative", lambda t: ["run", "--poison-window", "-1"], "--poison-window: -1 is not one of"),
+    ("drop frame negative", lambda t: ["run", "--mode", "stream", "--drop-frame", "-1"],
+     "--drop-frame: -1: frame numbers start at 0"),
+    ("drop frame in window mode", lambda t: ["run", "--drop-frame", "3"], "--drop-frame: only with --mode stream"),
+    ("stream hop not a multiple of the frame", lambda t: ["run", "--mode", "stream", "--hop", "7"],
+     "the samples per frame must divide the hop and the window"),
+    ("limit in stream mode", lambda t: ["run", "--mode", "stream", "--limit", "5"],
+     "--limit: not used by --mode stream"),
+    ("image a directory", lambda t: ["run", "--board", "collar", "--variant", "w8a16", "--image", str(t)],
+     "a folder, not a firmware image"),
     ("kd lever without --paired", lambda t: ["bench", "kd", "--context", "200"], "--context: only with --paired"),
     ("kd context shorter than a window", lambda t: ["bench", "kd", "--paired", "--context", "20"],
      "--context: 20 samples is shorter than a window (50)"),
@@ -168,10 +201,21 @@ BAD: list[tuple[str, Callable[[Path], list[str]], str]] = [
 ]
 
 
-def _journal(t: Path) -> str:
+def _journal(t: Path, board: str | None = None, splice: bool = False) -> str:
+    """A journal at the collar/w8a16 path: header-less (default), with another board's header, or
+    with the collar's header followed by lines of another journal."""
+    from test_run_journal import HEADER, _lines
+
+    from harness.run import RunHeader
+
     j = t / "rep" / "journals" / "qemu_collar_w8a16.jsonl"
     j.parent.mkdir(parents=True)
-    j.write_text('{"kind": "result", "result": {"index": 3}}\n')
+    if board is not None:
+        j.write_text("".join(_lines(RunHeader(**{**HEADER.__dict__, "board": board}), 2)))
+    elif splice:
+        j.write_text(_lines(HEADER, 0)[0] + "".join(_lines(RunHeader(**{**HEADER.__dict__, "board": "eartag"}), 3)[1:]))
+    else:
+        j.write_text('{"kind": "result", "result": {"index": 3}}\n')
     return str(t / "rep")
 
 

@@ -26,6 +26,7 @@ class CSessionPort:
         self.drop_replies = 0
         self.garbage = b""
         self.mangle: list[Callable[[bytes], bytes]] = []
+        self.mangle_reply: list[Callable[[bytes], bytes]] = []
         self.timeout = 0.01
 
     def write(self, data: bytes) -> int:
@@ -35,6 +36,8 @@ class CSessionPort:
         if out and self.drop_replies:
             self.drop_replies -= 1
             return len(data)
+        if out and self.mangle_reply:
+            out = self.mangle_reply.pop(0)(out)
         self.rx += self.garbage + out
         self.garbage = b""
         return len(data)
@@ -275,3 +278,48 @@ def test_the_client_recovers_from_every_fault_kind_against_the_c_dispatcher(cpro
         x = rng.integers(-2000, 2000, size=(4, 3), dtype=np.int16)
         assert c.infer(i, x).window_id == i
     assert c.stats.retries > 0 and cproto.infer_calls() == 200
+
+
+def test_a_damaged_reply_is_resent_for_at_once_and_the_cached_reply_comes_back(cproto: CProto) -> None:
+    port = CSessionPort(cproto)
+    port.mangle_reply.append(_flip_payload_bit)
+    c = _client(port)
+    c.timeout_for = lambda *_: 5.0  # type: ignore[method-assign]
+    x = np.arange(12, dtype=np.int16).reshape(4, 3)
+    t0 = time.monotonic()
+    r = c.infer(4, x)
+    assert r.window_id == 4 and time.monotonic() - t0 < 1.0  # no 5 s timeout was waited
+    assert c.stats.bad_frames == 1 and c.stats.retries == 1
+    assert list(c.stats.retry_reasons) == ["damaged reply (CRC)"]
+    assert cproto.infer_calls() == 1  # the resend got the cached reply
+
+
+def test_sequence_numbers_skip_the_untrusted_marker_and_zero_when_they_wrap() -> None:
+    from harness.client import UNTRUSTED_SEQ
+
+    c = DeviceClient(CSessionPort.__new__(CSessionPort), "x")  # type: ignore[arg-type]
+    c.seq = 0xFFFD
+    seqs = [c._next_seq() for _ in range(3)]
+    assert seqs == [0xFFFE, 1, 2] and UNTRUSTED_SEQ == 0xFFFF
+
+
+def test_the_reply_cache_is_keyed_by_request_type_as_well_as_sequence_number(cproto: CProto) -> None:
+    """An Infer and a Ping that share seq 5 each get their own reply; the same (type, seq) again
+    gets the cached reply even with another payload (the device contract: the client's window id
+    and input CRC-32 checks are what catch a reused sequence number)."""
+    from protocol import Deframer, Infer, Ping, Result
+
+    cproto.session_start()
+    x = np.arange(12, dtype=np.int16).reshape(4, 3)
+
+    def reply(msg: object) -> object:
+        out = cproto.session_feed(encode_frame(msg, 5))  # type: ignore[arg-type]
+        (ev,) = Deframer().feed(out)
+        return ev.msg  # type: ignore[union-attr]
+
+    first = reply(Infer(7, 4, 3, tuple(int(v) for v in x.ravel())))
+    assert isinstance(first, Result) and first.window_id == 7
+    calls = cproto.infer_calls()
+    assert isinstance(reply(Ping(b"ab")), Pong)
+    again = reply(Infer(8, 4, 3, tuple(int(v) + 1 for v in x.ravel())))
+    assert again == first and cproto.infer_calls() == calls

@@ -329,3 +329,15 @@ def test_fuzz_target_builds_and_survives_a_short_run(tmp_path: Path) -> None:
     r = subprocess.run([str(FW / "build" / "fuzz" / "fuzz_proto"), "-runs=20000", "-max_len=4096", "-seed=1",
                         str(corpus)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "Done 20000 runs" in r.stderr, r.stderr[-3000:]
+
+
+def test_a_frame_one_byte_shorter_than_header_and_crc_is_a_length_error_in_both_apis() -> None:
+    from protocol import HEADER_SIZE, Deframer, LengthError
+    from protocol.cobs import cobs_encode
+    from protocol.messages import CRC_SIZE, check_frame
+
+    short = bytes(range(1, HEADER_SIZE + CRC_SIZE))  # one byte short
+    with pytest.raises(LengthError, match="shorter than header and CRC"):
+        check_frame(short)
+    (ev,) = Deframer().feed(cobs_encode(short) + b"\x00")
+    assert isinstance(ev, LengthError)

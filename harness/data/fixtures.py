@@ -284,6 +284,10 @@ def load_fixtures(fixture_dir: Path) -> FixtureSet:
     if ws.x.ndim != 3 or ws.x.shape[2] != 3 or ws.x.dtype != np.int16:
         raise RecordingError(f"{npz}: x must be int16[N, T, 3], got {ws.x.dtype}{list(ws.x.shape)}")
     n = len(ws)
+    if n == 0:
+        raise RecordingError(f"{npz}: holds no windows: nothing could be verified")
+    if not np.issubdtype(ws.y.dtype, np.integer):
+        raise RecordingError(f"{npz}: y must hold integer class labels, got dtype {ws.y.dtype}")
     for name, arr in (("y", ws.y), ("cow", ws.cow), ("bout", ws.bout), ("start", ws.start)):
         if arr.shape != (n,):
             raise RecordingError(f"{npz}: {name} must have one entry per window ({n}), got shape {list(arr.shape)}")
