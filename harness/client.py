@@ -43,10 +43,12 @@ from protocol import (
 )
 
 __all__ = [
+    "BOOT_LOG",
     "LINK_ERROR_CODES",
     "CorruptedInput",
     "DeviceClient",
     "DeviceError",
+    "DeviceRebooted",
     "DeviceReset",
     "DeviceTimeout",
     "LinkStats",
@@ -56,6 +58,10 @@ __all__ = [
     "fault_text",
     "open_transport",
 ]
+
+
+BOOT_LOG = "boot"
+"""The text of the Log frame the firmware sends once at every boot, before it answers anything."""
 
 
 class DeviceError(RuntimeError):
@@ -72,6 +78,15 @@ class DeviceTimeout(TimeoutError):
 
 class WindowLinkFailure(DeviceTimeout):
     """Every attempt of a request was damaged on the link, up to the retry budget."""
+
+
+class DeviceRebooted(DeviceError):
+    """The device sent its boot frame while this request was outstanding: it reset (a fault, a
+    watchdog, a power glitch) in the middle of it, so no reply to it can be trusted."""
+
+    def __init__(self, message: str, reasons: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.reasons = reasons or []
 
 
 class CorruptedInput(DeviceError):
@@ -177,6 +192,8 @@ class _Pending:
     replied_at: float = 0.0
     gave_up: str | None = None
     """set when a resend was due but the budget was spent: the request fails at once with this"""
+    rebooted: bool = False
+    """the device's boot frame arrived while this request was outstanding"""
     blind_resend_at: float = -1e9
     """when it was last resent on evidence that names no sequence number"""
 
@@ -326,6 +343,11 @@ class DeviceClient:
 
     def _on_log(self, log: Log) -> None:
         self.stats.logs.append(log.text)
+        if log.text == BOOT_LOG and self.info is not None:
+            # a boot after the first hello: every request in flight died with the old boot
+            for p in self._out.values():
+                if p.reply is None:
+                    p.rebooted = True
         if self.on_log:
             self.on_log(f"{self.where}: device log: {log.text}")
 
@@ -343,6 +365,10 @@ class DeviceClient:
         p = self._out[seq]
         try:
             while p.reply is None:
+                if p.rebooted:
+                    raise DeviceRebooted(
+                        f"{self.where}: the device rebooted (its boot frame arrived) while {type(p.msg).__name__} "
+                        f"seq {seq} was outstanding", p.reasons)
                 if p.gave_up is not None:
                     raise WindowLinkFailure(
                         f"{self.where}: {type(p.msg).__name__} seq {seq} failed on the link {len(p.reasons) + 1} "
@@ -356,6 +382,10 @@ class DeviceClient:
                     self._resend(seq, "timeout")
                     continue
                 self._pump(deadline)
+            if p.rebooted:  # a reply that came with or after the boot frame is from the new boot
+                raise DeviceRebooted(
+                    f"{self.where}: the device rebooted (its boot frame arrived) while {type(p.msg).__name__} "
+                    f"seq {seq} was outstanding", p.reasons)
             self._measured(p)
             return self._check(p.reply, seq, p.expect), p.reasons
         finally:

@@ -276,3 +276,21 @@ def test_the_paper_scale_images_build_and_fit_the_real_parts() -> None:
         for v in ("float32", "w8a16"):
             sizes = image_size(firmware_image(f"{board}-qemu", f"paper_{v}"))
             assert sizes is not None and sizes[0] <= BOARDS[board].flash_bytes, (board, v, sizes)
+
+
+@needs_qemu
+@pytest.mark.parametrize("board", ["collar", "eartag"])
+def test_a_hardfault_mid_run_fails_the_window_it_faulted_in_names_it_and_the_run_goes_on(
+        board: str, tmp_path: Path) -> None:
+    """The mid-run fault image executes an undefined instruction inside its 20th Infer (window 19);
+    its boot frame fails that window at once, the reset is named at window 19 with its fault record,
+    and every other window is verified bit-exact on the rebooted device."""
+    _make(f"build/fw/{board}-qemu/faultmid_w8a16/fw.elf")
+    fx = load_fixtures(FIXTURES / "recordings")
+    target = QemuTarget(board, "w8a16", elf=firmware_image(f"{board}-qemu", "faultmid_w8a16"))
+    run = run_device(target, fx, FIXTURES / "models", tmp_path / "j.jsonl", limit=30, log=lambda m: None)
+    assert [f["index"] for f in run.failures] == [19]
+    assert "rebooted (its boot frame arrived) while Infer" in run.failures[0]["reason"]
+    assert len(run.resets) == 1 and run.resets[0].startswith("device reset (boot 1 -> 2) detected at window 19; ")
+    assert "HardFault" in run.resets[0] or "CFSR" in run.resets[0]
+    assert run.n_verified == 29 and run.versus_reference.n_exact == 29  # type: ignore[union-attr]

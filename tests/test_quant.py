@@ -128,12 +128,20 @@ def test_export_is_reproducible_and_the_committed_files_are_not_stale() -> None:
 
 
 FLOAT_VECTOR_RTOL = 1e-5
-"""torch's float logits differ in the last digits between CPUs (AVX2 against AVX-512 kernels): the
-float vectors are compared number by number within this relative tolerance, integers exactly."""
+"""torch's float logits differ in the last digits between CPUs (AVX2 against AVX-512 kernels, seen
+as 1.2e-5 relative on a logit of 0.0216): a float is compared within this tolerance relative to the
+scale of its line (the largest float on it, at least 1), never relative to itself, so a small logit
+next to large ones gets the same absolute room as they do. FLOAT_VECTOR_ATOL_MAX caps that room far
+below the firmware's 1e-3 contract, so a 1e-3 change is always caught. Integers compare exactly."""
+FLOAT_VECTOR_ATOL_MAX = 1e-4
+
+
+def _is_int(token: str) -> bool:
+    return token.lstrip("-").isdigit()
 
 
 def _same_vectors(committed: str, fresh: str, name: str) -> str | None:
-    """None when equal (integers and text exactly, floats within FLOAT_VECTOR_RTOL), else where not."""
+    """None when equal (integers and text exactly, floats within the line's tolerance), else where not."""
     a, b = committed.splitlines(), fresh.splitlines()
     if len(a) != len(b):
         return f"{name}: {len(a)} lines, want {len(b)}"
@@ -143,6 +151,13 @@ def _same_vectors(committed: str, fresh: str, name: str) -> str | None:
         ta, tb = la.split(), lb.split()
         if len(ta) != len(tb):
             return f"{name}:{lineno}: {len(ta)} fields, want {len(tb)}"
+        floats = []
+        for t in tb:
+            try:
+                floats.append(abs(float(t)) if not _is_int(t) else 0.0)
+            except ValueError:
+                floats.append(0.0)
+        tol = min(FLOAT_VECTOR_RTOL * max(1.0, *floats), FLOAT_VECTOR_ATOL_MAX)
         for col, (x, y) in enumerate(zip(ta, tb, strict=True)):
             if x == y:
                 continue
@@ -150,9 +165,8 @@ def _same_vectors(committed: str, fresh: str, name: str) -> str | None:
                 fx, fy = float(x), float(y)
             except ValueError:
                 return f"{name}:{lineno} field {col}: got {x!r}, want {y!r}"
-            is_int = all(c.lstrip("-").isdigit() for c in (x, y))
-            if is_int or abs(fx - fy) > FLOAT_VECTOR_RTOL * max(abs(fy), 1e-3):
-                return f"{name}:{lineno} field {col}: got {x}, want {y}"
+            if (_is_int(x) and _is_int(y)) or abs(fx - fy) > tol:
+                return f"{name}:{lineno} field {col}: got {x}, want {y} (tolerance {tol:.2g})"
     return None
 
 
@@ -160,7 +174,8 @@ def test_kernel_vectors_are_not_stale() -> None:
     vec = REPO / "device_fw" / "tests" / "vectors"
     for name, text in render_vectors(MODELS, load_fixtures(FIXTURES / "recordings")).items():
         diff = _same_vectors((vec / name).read_text(), text, name)
-        assert diff is None, f"{diff}: stale, run `hil gen vectors`"
+        assert diff is None, (f"{diff}: the committed vectors and the ones computed here from the same models "
+                              "differ beyond CPU noise: the exporter, the references or the models changed")
 
 
 def test_the_vector_comparison_tolerates_cpu_noise_but_catches_a_logit_changed_by_1e_3() -> None:
@@ -169,9 +184,11 @@ def test_the_vector_comparison_tolerates_cpu_noise_but_catches_a_logit_changed_b
     fields = lines[1].split()
     logit = float(fields[-2])
     noisy = [*fields[:-2], f"{logit * (1 + 1e-7):.9g}", fields[-1]]
+    small = [f"{float(f) + 3e-7:.9g}" if not _is_int(f) else f for f in fields]  # AVX-512 noise on small logits
     changed = [*fields[:-2], f"{logit + 1e-3:.9g}", fields[-1]]
     text = "\n".join(lines)
     assert _same_vectors("\n".join([lines[0], " ".join(noisy), *lines[2:]]), text, "float_model.txt") is None
+    assert _same_vectors("\n".join([lines[0], " ".join(small), *lines[2:]]), text, "float_model.txt") is None
     diff = _same_vectors("\n".join([lines[0], " ".join(changed), *lines[2:]]), text, "float_model.txt")
     assert diff is not None and "float_model.txt:2" in diff
     bumped = [str(int(fields[1]) + 1), *fields[2:]]

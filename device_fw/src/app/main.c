@@ -190,6 +190,14 @@ static proto_status_t infer_reply(const uint8_t *p, size_t len, uint8_t *r, size
     if (len < PROTO_INFER_OFF_SAMPLES) {
         return PROTO_E_PAYLOAD;
     }
+#ifdef HIL_TEST_FAULT_AT_INFER
+    /* Test images only: fault inside the Nth Infer of the first boot, so a test can see the window
+     * in flight named and the run go on on the rebooted device. */
+    static unsigned test_infers;
+    if (board_boot_record()->boot_counter == 1 && ++test_infers == HIL_TEST_FAULT_AT_INFER) {
+        __asm volatile("udf #0");
+    }
+#endif
     const uint16_t n = proto_get_u16(p + PROTO_INFER_OFF_N_SAMPLES);
     const uint8_t ch = p[PROTO_INFER_OFF_CHANNELS];
     const size_t nbytes = (size_t)n * ch * 2u;
