@@ -431,6 +431,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     fixtures = load_fixtures(Path(args.fixtures))
     thresholds = load_thresholds(Path(args.thresholds))
     _validate_run(args, fixtures, thresholds)
+    sample = None
+    if args.limit is not None and args.limit < len(fixtures.windows):
+        from harness.data.fixtures import SAMPLE_SEED
+
+        fixtures = fixtures.sample(args.limit)
+        ws = fixtures.windows
+        sample = (f"--limit {args.limit}: a stratified sample (seed {SAMPLE_SEED}) of {len(ws)} of the fixture "
+                  f"windows, {len(set(ws.y.tolist()))} classes, {len(ws.cows)} animals; window numbers in this "
+                  "report count within the sample")
+        print(f"hil: {sample}", file=sys.stderr)
     baseline = load_baseline(Path(args.baseline)) if args.baseline else None
     link_faults = LinkFaults.parse(args.link_faults, args.link_seed, args.link_direction) if args.link_faults else None
     if args.poison_window is not None:
@@ -453,6 +463,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         "models": {v: models.get(v, {}).get("model_hash") for v in args.variant or ["float32", "w8a16"]},
         "images": {f"{r.board}/{r.variant}": f"{r.image} (sha256 {r.image_sha256})" for r in runs if r.image},
     })
+    if sample is not None:
+        prov["sample"] = sample
     if link_faults is not None:
         prov["link_faults"] = link_faults.describe()
     if args.baseline:
@@ -671,7 +683,9 @@ def _build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--meter-port", default=None, help="serial port of the PPK2")
     rn.add_argument("--thresholds", default=str(ACCEPTANCE_FILE), metavar="FILE",
                     help="acceptance floors and budgets per board and variant (default: %(default)s)")
-    rn.add_argument("--limit", type=_positive_int, default=None, help="only the first N windows")
+    rn.add_argument("--limit", type=_positive_int, default=None,
+                    help="only N windows: a stratified sample, every class of every animal while they last "
+                    "(fixed seed; the report says so)")
     rn.add_argument("--resume", action="store_true", help="continue the journals of an interrupted run")
     rn.add_argument("--depth", type=_positive_int, default=None,
                     help="requests in flight (default: 1 on QEMU for exact instruction counts, else 2)")

@@ -179,3 +179,16 @@ def test_fixtures_build_takes_other_cows_and_keeps_every_window_unless_capped(tm
     assert (fx.windows.y == 2).sum() > 0  # the restored Resting excerpts of cow 4119
     with pytest.raises(RecordingError, match="no windows of cow"):
         build_fixtures(SHARED_DATA, tmp_path / "x", cows=("9999",))
+
+
+def test_a_stratified_sample_holds_every_class_of_every_animal_and_is_fixed_by_its_seed() -> None:
+    from harness.data.fixtures import stratified_indices
+
+    y = np.array([0] * 50 + [1] * 5 + [2] * 3 + [0] * 30 + [3] * 2)
+    cow = np.array(["a"] * 58 + ["b"] * 32)
+    idx = stratified_indices(y, cow, 10)
+    assert len(idx) == 10 and len(set(idx.tolist())) == 10 and list(idx) == sorted(idx)
+    assert {(cow[i], y[i]) for i in idx} == {("a", 0), ("a", 1), ("a", 2), ("b", 0), ("b", 3)}
+    assert list(stratified_indices(y, cow, 10)) == list(idx)
+    assert list(stratified_indices(y, cow, 10, seed=1)) != list(idx)
+    assert list(stratified_indices(y, cow, 90)) == list(range(90))

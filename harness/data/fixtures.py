@@ -11,7 +11,7 @@ import hashlib
 import io
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +33,14 @@ from harness.data.windows import (
 
 __all__ = [
     "FIXTURE_COWS",
+    "SAMPLE_SEED",
     "BoutSet",
     "FixtureSet",
     "build_fixtures",
     "calibrated",
     "cow_rotations",
     "load_fixtures",
+    "stratified_indices",
     "write_npz",
 ]
 
@@ -67,6 +69,10 @@ class BoutSet:
         return self.x[int(self.offsets[i]):int(self.offsets[i + 1])]
 
 
+SAMPLE_SEED = 0
+"""Seed of the stratified sample ``hil run --limit`` takes."""
+
+
 @dataclass(frozen=True)
 class FixtureSet:
     windows: WindowSet
@@ -79,6 +85,33 @@ class FixtureSet:
     def calibrated_x(self) -> np.ndarray:
         """The counts the classifier receives: each cow's rotation applied in integers."""
         return calibrated(self.windows, self.rotations)
+
+    def sample(self, n: int, seed: int = SAMPLE_SEED) -> FixtureSet:
+        """A stratified sample of ``n`` windows, in file order: the (animal, class) groups take turns,
+        each in an order fixed by ``seed``, so even a small sample holds every class of every animal
+        while it has windows left. ``n`` >= the set's size returns the set itself."""
+        if n >= len(self.windows):
+            return self
+        return replace(self, windows=self.windows.select(stratified_indices(self.windows.y, self.windows.cow, n,
+                                                                            seed)))
+
+
+
+def stratified_indices(y: np.ndarray, group: np.ndarray, n: int, seed: int = SAMPLE_SEED) -> np.ndarray:
+    """Indices of ``n`` windows, sorted: (group, label) strata take one window each in turn (strata
+    in sorted order, windows within a stratum in a ``seed``-shuffled order) until ``n`` are taken."""
+    rng = np.random.default_rng(seed)
+    strata = [rng.permutation(np.flatnonzero((group == g) & (y == k)))
+              for g in sorted(set(group.tolist())) for k in sorted(set(y.tolist()))]
+    strata = [s for s in strata if len(s)]
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < n:
+        for s in strata:
+            if depth < len(s) and len(picked) < n:
+                picked.append(int(s[depth]))
+        depth += 1
+    return np.array(sorted(picked), dtype=np.int64)
 
 
 def calibrated(ws: WindowSet, rotations: dict[str, tuple[int, int]]) -> np.ndarray:
