@@ -218,7 +218,8 @@ def _run_cases(args: argparse.Namespace, fixtures: FixtureSet, thresholds: dict[
             return runs, exc.status
         check_acceptance(run, thresholds)
         runs.append(run)
-        print(f"{board}/{variant}: {run.n_verified}/{run.n} windows verified in {time.monotonic() - t0:.1f} s, "
+        print(f"{board}/{variant}: {run.n_verified}/{run.n} windows verified, {run.n_mismatches} mismatched, "
+              f"{len(run.failures)} failed in {time.monotonic() - t0:.1f} s, "
               f"{'PASS' if run.passed else 'FAIL'}", file=sys.stderr)
     return runs, status
 

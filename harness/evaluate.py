@@ -58,12 +58,13 @@ class DeviceRun:
     ram_bytes: int | None = None
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     cycles: list[int] = field(default_factory=list)
-    """raw time-base readings per verified window"""
+    """raw time-base readings per window that replied intact"""
     device_ms: list[float] = field(default_factory=list)
-    """per verified window, at the real board clock"""
+    """per window that replied intact, at the real board clock"""
     device_classes: list[int] = field(default_factory=list)
     window_index: list[int] = field(default_factory=list)
-    """fixture index of every verified window (device_classes, cycles, device_ms follow it)"""
+    """fixture index of every window that replied intact, verified or mismatched (device_classes,
+    cycles, device_ms follow it)"""
     failures: list[dict[str, object]] = field(default_factory=list)
     """windows that could not be verified: index, window id, reason, resends"""
     aborted: str | None = None
@@ -71,10 +72,11 @@ class DeviceRun:
     boot_fault: str | None = None
     """the fault record the device reported at the first hello, in words"""
     mismatches: list[dict[str, object]] = field(default_factory=list)
-    """verified windows whose output differs from the reference: window, got, want (first 50)"""
+    """mismatched windows (an intact reply that differs from the reference): window, got, want
+    (first 50)"""
     n_mismatches: int = 0
     per_animal: dict[str, dict[str, float]] = field(default_factory=dict)
-    """per cow: verified windows, accuracy, and the reference's accuracy on the same windows"""
+    """per cow: windows that replied, accuracy, and the reference's accuracy on the same windows"""
     device_logs: list[str] = field(default_factory=list)
     image: str | None = None
     """the ELF that ran (None: a board target with --no-flash)"""
@@ -96,7 +98,8 @@ class DeviceRun:
     def measured(self) -> dict[str, object]:
         """The measured values of this run, flat, with their units in the names (JUnit properties)."""
         m: dict[str, object] = {
-            "windows": self.n, "windows_verified": self.n_verified, "windows_failed": len(self.failures),
+            "windows": self.n, "windows_verified": self.n_verified, "windows_mismatched": self.n_mismatches,
+            "windows_failed": len(self.failures),
             "accuracy": round(self.labels.accuracy, 6), "macro_f1": round(self.labels.macro_f1, 6),
             "mcc": round(self.labels.mcc, 6), "device_time_unit": self.time_unit,
             "device_time_p50": self.device_time.p50, "device_time_max": self.device_time.max,
@@ -112,8 +115,15 @@ class DeviceRun:
         return m
 
     @property
-    def n_verified(self) -> int:
+    def n_replied(self) -> int:
+        """Windows whose reply arrived intact (verified or mismatch)."""
         return len(self.device_classes)
+
+    @property
+    def n_verified(self) -> int:
+        """Windows whose reply matches the reference (bit-exact, or the float tolerance): one word,
+        one meaning; an intact reply that differs is a mismatch, a reply that never came a failure."""
+        return self.n_replied - self.n_mismatches
 
     @property
     def passed(self) -> bool:
@@ -129,6 +139,7 @@ class DeviceRun:
         d["versus_reference"]["kind"] = "bit_exact" if isinstance(self.versus_reference, BitExact) else "float"
         d["passed"] = self.passed
         d["n_verified"] = self.n_verified
+        d["n_replied"] = self.n_replied
         return d
 
 
@@ -392,6 +403,8 @@ def check_acceptance(run: DeviceRun, thresholds: dict[tuple[str, str], Threshold
     checks: list[tuple[str, bool, str] | None] = []
     fails = run.failures
     detail = f"{run.n_verified}/{run.n} windows verified"
+    if run.n_mismatches:
+        detail += f"; {run.n_mismatches} mismatched (an intact reply that differs from the reference)"
     if fails:
         detail += f"; {len(fails)} failed: " + "; ".join(f"window {f['index']}: {f['reason']}" for f in fails[:5])
         if len(fails) > 5:

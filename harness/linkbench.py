@@ -47,8 +47,8 @@ class LinkBenchRow:
 
 
 def _silently_wrong(run: DeviceRun) -> int:
-    """Windows the harness verified (they passed every link check) whose output nevertheless
-    differs from the reference: bit-exact for integer variants, class and 1e-3 for float."""
+    """Mismatches: windows whose reply passed every link check (intact) but differs from the
+    reference (bit-exact for integer variants, class and 1e-3 for float)."""
     return run.n_mismatches
 
 

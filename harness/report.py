@@ -113,12 +113,12 @@ def _failures_html(r: DeviceRun) -> str:
         rows: list[list[object]] = [[f["index"], f["reason"], len(list(f.get("retries") or []))]  # type: ignore[call-overload]
                                     for f in r.failures[:50]]
         out += _table(["window", "reason", "resends"], rows,
-                      f"windows not verified: {len(r.failures)}" + (" (first 50; all in report.json)"
+                      f"windows failed (no valid reply): {len(r.failures)}" + (" (first 50; all in report.json)"
                                                                      if len(r.failures) > 50 else ""))
     if r.mismatches:
         rows = [[m["window"], m["got_class"], m["want_class"], m["got"], m["want"]] for m in r.mismatches]
         out += _table(["window", "device class", "reference class", "device scores", "reference scores"], rows,
-                      f"verified windows that differ from the reference: {r.n_mismatches}"
+                      f"mismatched windows (an intact reply that differs from the reference): {r.n_mismatches}"
                       + (" (first 50)" if r.n_mismatches > 50 else ""))
     return out
 
@@ -128,12 +128,13 @@ def _case_html(r: DeviceRun, out: Path, base: DeviceRun | None) -> str:
     head = f"<section id='{r.board}-{r.variant}'><h2>{r.board} / {r.variant} on {r.target}: {verdict}</h2>"
     checks = "".join(f"<li class={'ok' if ok else 'bad'}>{html.escape(n)}: {html.escape(d)}</li>"
                      for n, ok, d in r.checks)
-    if r.n_verified == 0:
+    if r.n_replied == 0:
         return head + f"<ul>{checks}</ul>{_failures_html(r)}</section>"
     cm_png, lat_png = _plots(r, out)
     summary = (f"<p>firmware {html.escape(str(r.info.get('build_id')))} on {html.escape(str(r.info.get('board')))}, "
                f"model hash {r.info.get('model_hash')}; image {html.escape(str(r.image))} (sha256 "
-               f"{r.image_sha256}); {r.n_verified}/{r.n} windows verified; {html.escape(_vs(r))}; device time "
+               f"{r.image_sha256}); {r.n_verified}/{r.n} windows verified, {r.n_mismatches} mismatched, "
+               f"{len(r.failures)} failed; {html.escape(_vs(r))}; device time "
                f"{html.escape(r.time_unit)}; energy {html.escape(r.energy_basis)}; stack used "
                f"{r.info.get('stack_used')} B; host wall time {r.wall_s:.1f} s</p>")
     pc = _table(["class", "support", "recall", "precision"],
@@ -179,7 +180,7 @@ def baseline_text(runs: list[DeviceRun], baseline: dict[tuple[str, str], DeviceR
     lines = []
     for r in runs:
         b = baseline.get((r.board, r.variant))
-        if b is None or r.n_verified == 0 or b.n_verified == 0:
+        if b is None or r.n_replied == 0 or b.n_replied == 0:
             lines.append(f"{r.board}/{r.variant}: no baseline to compare")
             continue
         parts = [f"{m} {d:+.4g}" for m, _, _, d in _delta_rows(r, b)]  # type: ignore[misc]

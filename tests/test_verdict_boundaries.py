@@ -44,3 +44,18 @@ def test_a_bit_exact_comparison_that_differs_only_in_the_last_score_is_a_mismatc
 def test_a_bit_exact_comparison_of_other_shapes_is_an_error() -> None:
     with pytest.raises(ValueError, match="differ in shape"):
         compare_bit_exact(np.array([0]), np.zeros((1, 5)), np.zeros((1, 4)))
+
+
+def test_an_intact_reply_that_differs_is_a_mismatch_not_verified_and_fails_the_case() -> None:
+    """One word, one meaning: 'verified' counts only replies that match their reference."""
+    run = failed_run("collar", "w8a16", "qemu", 4, "placeholder")
+    run.checks, run.aborted = [], None
+    run.device_classes = [0, 1, 2, 3]
+    run.n_mismatches = 1
+    assert (run.n_replied, run.n_verified) == (4, 3)
+    checks = {name: (ok, detail) for name, ok, detail in check_acceptance(
+        run, {("collar", "w8a16"): Thresholds(source="test", min_windows=4)})}
+    assert checks["every window verified"] == (
+        False, "3/4 windows verified; 1 mismatched (an intact reply that differs from the reference)")
+    assert checks["windows"][0] is False
+    assert run.measured()["windows_verified"] == 3 and run.measured()["windows_mismatched"] == 1
