@@ -250,8 +250,7 @@ def _validate_run(args: argparse.Namespace, fixtures: FixtureSet | None = None,
 
     boards = args.board or ["collar", "eartag"]
     variants = args.variant or ["float32", "w8a16"]
-    _check_path_option("--report", args.report, folder=True)
-    _check_path_option("--fixtures", args.fixtures, folder=False)
+    _check_path_option("--report", args.report, folder=True)  # --fixtures: checked before it is loaded
     _check_path_option("--baseline", args.baseline, folder=False)
     if args.image and Path(args.image).is_dir():
         raise ValueError(f"option --image: {args.image}: a folder, not a firmware image (give the ELF file)")

@@ -37,7 +37,6 @@ __all__ = [
     "WindowResult",
     "harness_version",
     "inputs_sha256",
-    "journal_tail",
     "read_journal",
     "stream_windows",
 ]
@@ -155,12 +154,20 @@ def _record(path: Path, lineno: int, rec: object, key: str, names: set[str], req
 
 
 def read_journal(path: Path) -> tuple[RunHeader | None, dict[int, WindowResult], dict[int, WindowFailure], int]:
+    """Header, results and failures by window index, and the number of torn lines skipped (see
+    _scan_journal, which also gives the running hash after the last complete line)."""
+    header, results, failures, torn, _chain_tail = _scan_journal(path)
+    return header, results, failures, torn
+
+
+def _scan_journal(path: Path) -> tuple[RunHeader | None, dict[int, WindowResult], dict[int, WindowFailure], int,
+                                       str]:
     """Header, results and failures by window index, and the number of torn lines skipped.
 
     A window may be journalled as failed and later (after ``--resume``) as a result: the result
     wins. Raises JournalMismatch, naming file and line, for anything that is not a journal line."""
     if not path.exists():
-        return None, {}, {}, 0
+        return None, {}, {}, 0, _CHAIN_START
     header: RunHeader | None = None
     results: dict[int, WindowResult] = {}
     failures: dict[int, WindowFailure] = {}
@@ -207,30 +214,19 @@ def read_journal(path: Path) -> tuple[RunHeader | None, dict[int, WindowResult],
                 raise JournalMismatch(f"{path}:{lineno}: unknown record kind {kind!r}")
         except TypeError as exc:
             raise JournalMismatch(f"{path}:{lineno}: malformed {kind} record: {exc}") from None
-        if isinstance(rec, dict) and kind in ("header", "result", "failure"):
-            want = _chain(chain, rec)
-            if rec.get("chain") != want:
-                got = "no chain field" if "chain" not in rec else f"chain {str(rec['chain'])[:16]}..."
-                raise JournalMismatch(f"{path}:{lineno}: the running hash does not match (the line was edited, "
-                                      f"moved, or comes from another journal): {got}, want {want[:16]}...")
-            chain = want
-    return header, results, failures, torn
+        want = _chain(chain, rec)  # rec is a header, result or failure record here
+        if rec.get("chain") != want:
+            got = "no chain field" if "chain" not in rec else f"chain {str(rec['chain'])[:16]}..."
+            raise JournalMismatch(f"{path}:{lineno}: the running hash does not match (the line was edited, "
+                                  f"moved, or comes from another journal): {got}, want {want[:16]}...")
+        chain = want
+    return header, results, failures, torn, chain
 
 
 def _in_range(path: Path, lineno: int, header: RunHeader | None, index: object) -> None:
     n = header.n_windows if header is not None else 0
     if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < n:
         raise JournalMismatch(f"{path}:{lineno}: window index {index!r} is not one of the header's {n} windows")
-
-
-def journal_tail(path: Path) -> str:
-    """The running hash after the last complete line of an intact journal (checked by
-    read_journal first)."""
-    chain = _CHAIN_START
-    for line in path.read_text().splitlines(keepends=True):
-        if line.endswith("\n"):
-            chain = json.loads(line)["chain"]
-    return chain
 
 
 class _Journal:
@@ -279,8 +275,9 @@ def stream_windows(
     journal.parent.mkdir(parents=True, exist_ok=True)
     done: dict[int, WindowResult] = {}
     failed: dict[int, WindowFailure] = {}
+    tail = _CHAIN_START
     if resume:
-        old, done, failed, _torn = read_journal(journal)
+        old, done, failed, _torn, tail = _scan_journal(journal)
         if old is not None and old.identity() != header.identity():
             diff = "; ".join(f"{k}: journal {v!r}, this run {header.identity()[k]!r}"
                              for k, v in old.identity().items() if header.identity()[k] != v)
@@ -293,7 +290,7 @@ def stream_windows(
     outcome = StreamOutcome(done, failed)
     fresh = not journal.exists() or journal.stat().st_size == 0
     with journal.open("a") as fh:
-        jr = _Journal(fh, _CHAIN_START if fresh else journal_tail(journal))
+        jr = _Journal(fh, _CHAIN_START if fresh else tail)
         if fresh:
             jr.append({"kind": "header", "header": asdict(header)})
         it: Iterator[int] = iter(todo)

@@ -15,6 +15,7 @@ from harness.run import (
     RunHeader,
     WindowResult,
     _Journal,
+    _scan_journal,
     _truncate_torn,
     read_journal,
 )
@@ -86,10 +87,8 @@ def test_a_failure_is_superseded_by_a_later_result(tmp_path: Path) -> None:
 
     j = tmp_path / "j.jsonl"
     _write(j, 2, torn=False)
-    from harness.run import journal_tail
-
     with j.open("a") as fh:
-        jr = _Journal(fh, journal_tail(j))
+        jr = _Journal(fh, _scan_journal(j)[4])
         jr.append({"kind": "failure", "failure": asdict(WindowFailure(2, 2, "timeout", ["timeout"]))})
         jr.append({"kind": "failure", "failure": asdict(WindowFailure(3, 3, "CRC", []))})
         jr.append({"kind": "result", "result": asdict(WindowResult(2, 2, 0, [0, 0, 0, 0], 5, 0.1))})
@@ -254,12 +253,12 @@ class _CountingDevice:
 def test_resume_sends_again_the_windows_journalled_as_failed_and_only_those_without_a_result(tmp_path: Path) -> None:
     import numpy as np
 
-    from harness.run import WindowFailure, journal_tail, stream_windows
+    from harness.run import WindowFailure, stream_windows
 
     j = tmp_path / "j.jsonl"
     _write(j, 4, torn=False)
     with j.open("a") as fh:
-        jr = _Journal(fh, journal_tail(j))
+        jr = _Journal(fh, _scan_journal(j)[4])
         jr.append({"kind": "failure", "failure": asdict(WindowFailure(4, 4, "timeout", []))})
     dev = _CountingDevice()
     out = stream_windows(dev, np.zeros((10, 4, 3), np.int16), HEADER, j, resume=True)  # type: ignore[arg-type]
