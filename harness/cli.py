@@ -688,7 +688,7 @@ def _build_parser() -> argparse.ArgumentParser:
                     "(fixed seed; the report says so)")
     rn.add_argument("--resume", action="store_true", help="continue the journals of an interrupted run")
     rn.add_argument("--depth", type=_positive_int, default=None,
-                    help="requests in flight (default: 1 on QEMU for exact instruction counts, else 2)")
+                    help="requests in flight (default: 1 on QEMU and Renode for exact instruction counts, else 2)")
     rn.add_argument("--link-faults", default=None, metavar="SPEC",
                     help=f"inject seeded link faults: KIND:RATE[,...] per frame, KIND in {', '.join(FAULT_KINDS)} "
                     "or all (e.g. all:1%%)")

@@ -234,14 +234,14 @@ def run_device(
     Raises (the case cannot run at all): TargetUnavailable, ConnectionError, DeviceTimeout at the
     first hello, ModelMismatch, ProtocolMismatch, WrongBoard.
 
-    ``depth``: requests in flight (default 1 on QEMU, for exact instruction counts; 2 elsewhere,
-    so the device never waits for the link). ``link_faults``: inject seeded link faults between
+    ``depth``: requests in flight (default 1 on the emulators, QEMU and Renode, for exact instruction
+    counts; 2 on boards, so the device never waits for the link). ``link_faults``: inject seeded link faults between
     the harness and the device (harness.linkfaults). ``meter``: measure the energy per inference
     with this power meter over a batch of MEASURE_WINDOWS inferences after the stream (real boards;
     the report then says "measured"); without one the energy is the board-table estimate."""
     t_start = time.monotonic()
     if depth is None:
-        depth = 1 if target.kind == "qemu" else 2
+        depth = 1 if target.kind in ("qemu", "renode") else 2
     x = fixtures.calibrated_x()
     n = len(x) if limit is None else min(limit, len(x))
     ref = reference or load_reference(models_dir, target.variant, x[:n])
@@ -318,15 +318,14 @@ def run_device(
                           f"window {int(idx[j])}: class {dev_cls[j]} vs {ref.classes[idx[j]]}")
     else:
         vs = compare_float(idx, dev_scores, ref.logits[idx], FLOAT_TOLERANCE)
+    not_exact = (f"; not exact: with {depth} requests in flight the UART receive interrupts of the next "
+                 "window are counted inside the inference (use depth 1 for exact counts)") if depth > 1 else ""
     if info.time_base == TimeBase.SYSTICK_ICOUNT:
-        unit = "instructions (QEMU -icount; 1 instruction = 1 cycle assumed)"
-        if depth > 1:
-            unit += (f"; not exact: with {depth} requests in flight the UART receive interrupts of the next "
-                     "window are counted inside the inference (use depth 1 for exact counts)")
+        unit = "instructions (QEMU -icount; 1 instruction = 1 cycle assumed)" + not_exact
         dev_time = cycles / board.qemu.ticks_per_instruction
         dev_us = dev_time / board.clock_hz * 1e6
     elif target.kind == "renode":
-        unit = "Renode virtual time x clock (DWT model; not a cycle count: " + target.time_base_note() + ")"
+        unit = f"instructions ({target.time_base_note()}; 1 instruction = 1 cycle assumed){not_exact}"
         dev_time = cycles
         dev_us = cycles / info.clock_hz * 1e6
     else:

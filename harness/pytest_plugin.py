@@ -297,6 +297,8 @@ def hil_stream_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: Fix
         try:
             done = run_stream(target, hil_recordings, hil_config.models, hop=hil_config.hop,
                               limit_streams=hil_config.stream_limit)
+        except TargetUnavailable as exc:
+            pytest.skip(f"{hil_config.target} target unavailable: {exc}")
         except Exception as exc:
             _hil_streams[hil_case] = f"{type(exc).__name__}: {exc}"
             pytest.fail(f"{hil_case} stream mode on {hil_config.target}: {_hil_streams[hil_case]}", pytrace=False)
@@ -360,6 +362,9 @@ def hil_device(hil_case: HilCase, hil_config: HilConfig, hil_recordings: Fixture
         if board_family(info.board) != hil_case.board:
             raise WrongBoard(f"{target.description}: the device says it is board {info.board!r}")
         client.check_model(ref.model_hash, hil_case.variant)
+    except TargetUnavailable as exc:
+        d.close()
+        pytest.skip(f"{hil_config.target} target unavailable: {exc}")
     except Exception as exc:
         d.close()
         d.broken[hil_case] = f"{type(exc).__name__}: {exc}"
