@@ -58,7 +58,7 @@ def _type_name(sub: cs.Construct) -> str:
         return f"{_type_name(sub.subcon)}[n]"
     if isinstance(sub, cs.Switch):
         return " or ".join(sorted({f"{_type_name(c.subcon)}[n]" for c in sub.cases.values()}))
-    if sub.__class__.__name__ in ("GreedyBytes", "GreedyString"):
+    if sub.__class__.__name__ == "GreedyBytes":  # construct's GreedyString is a StringEncoded, named above
         return "bytes to the end"
     if isinstance(sub, cs.Renamed):
         return _type_name(sub.subcon)
