@@ -38,9 +38,13 @@ def summary_table(runs: list[DeviceRun]) -> str:
             f"{r.device_us.p95 / 1e3:>8.2f}ms{r.device_us.max / 1e3:>9.2f}{r.rtt_ms.p50:>7.1f}ms"
             f"{r.energy_uj_mean:>8.1f}{r.link.get('retries', 0)!s:>8}  {'PASS' if r.passed else 'FAIL'}")
     units = {r.time_unit for r in runs if r.time_unit != "-"}
-    lines.append("device time: " + "; ".join(sorted(units)) + ", converted to ms at the real board clock")
+    if units:
+        lines.append("device time: " + "; ".join(sorted(units)) + ", converted to ms at the real board clock")
     bases = {r.energy_basis for r in runs if r.energy_basis != "-"}
-    lines.append("energy: " + "; ".join(sorted(bases)))
+    if bases:
+        lines.append("energy: " + "; ".join(sorted(bases)))
+    if not units and not bases:
+        lines.append("device time, energy: none measured (no case ran a window)")
     for r in runs:
         for name, ok, detail in r.checks:
             if not ok:

@@ -317,3 +317,12 @@ def test_board_family_is_the_name_before_the_first_dash() -> None:
     assert board_family("collar-qemu") == "collar"
     assert board_family("eartag-renode-x") == "eartag"
     assert board_family("eartag") == "eartag"
+
+
+def test_the_summary_of_cases_that_never_ran_says_nothing_was_measured_not_an_empty_line() -> None:
+    from harness.report import summary_table
+
+    text = summary_table([failed_run("eartag", "w8a16", "renode", 406, "target unavailable: renode not found")])
+    assert "device time, energy: none measured (no case ran a window)" in text
+    assert "device time: ," not in text and "\nenergy: \n" not in text + "\n"
+    assert "FAIL eartag/w8a16 run: target unavailable: renode not found" in text
