@@ -11,9 +11,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.config.descriptor import VARIANT_NAMES
 from harness.linkfaults import DIRECTIONS, FAULT_KINDS, LinkFaults
 
 if TYPE_CHECKING:
+    from harness.config.descriptor import ModelDescriptor
     from harness.data.fixtures import FixtureSet
     from harness.energy import PowerMeter
     from harness.evaluate import DeviceRun
@@ -26,6 +28,8 @@ DEFAULT_DATA = Path(os.environ.get("HIL_DATA") or REPO.parent / "shared" / "data
 """The recordings folder: $HIL_DATA, else a copy of db-cow-walking beside this checkout."""
 FIXTURES = REPO / "fixtures"
 ACCEPTANCE_FILE = Path(__file__).with_name("acceptance.json")
+DEFAULT_VARIANTS = ("float32", "w8a16")
+"""The variants `hil run` takes when no --variant is given (those of them the descriptor has)."""
 BENCH_DEFAULTS = {"kd_alpha": 0.5, "temperature": 2.0}
 """KD defaults (see fixtures/models/kd_bench.json and the README for how they were chosen)."""
 
@@ -144,7 +148,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_bench_quant(args: argparse.Namespace) -> int:
     from harness.quant.bench import run_quant_bench
 
-    run_quant_bench(Path(args.models), Path(args.fixtures), Path(args.out) if args.out else None)
+    model = _model(args)
+    run_quant_bench(model, Path(args.fixtures), Path(args.out) if args.out else None)
     return 0
 
 
@@ -172,8 +177,45 @@ def _raise_interrupted(signum: int, _frame: object) -> None:
     raise Interrupted(signum)
 
 
-def _run_cases(args: argparse.Namespace, fixtures: FixtureSet, thresholds: dict[tuple[str, str], Thresholds],
-               report_dir: Path, link_faults: LinkFaults | None = None) -> tuple[list[DeviceRun], int]:
+def _model(args: argparse.Namespace) -> ModelDescriptor:
+    """The model descriptor of this command (--descriptor), with --models applied; fills in
+    --fixtures from it when not given."""
+    from harness.config.descriptor import load_descriptor
+
+    _check_path_option("--descriptor", args.descriptor, folder=False)
+    model = load_descriptor(Path(args.descriptor))
+    if args.models:
+        model = model.with_models_dir(Path(args.models))
+    if getattr(args, "fixtures", None) is None:
+        args.fixtures = str(model.fixtures_dir)
+    return model
+
+
+def _resolve_cases(args: argparse.Namespace, model: ModelDescriptor) -> None:
+    """--boards FILE merged into the board table; --board and --variant checked against the boards
+    in use and the descriptor's variants, and their defaults filled in (the boards of --boards FILE
+    when given, else the packaged ones; DEFAULT_VARIANTS)."""
+    from harness.boards import PACKAGED_BOARDS, board, use_boards_file
+
+    _check_path_option("--boards", getattr(args, "boards", None), folder=False)
+    extra = use_boards_file(Path(args.boards)) if getattr(args, "boards", None) else []
+    args.board = args.board or extra or list(PACKAGED_BOARDS)
+    for b in args.board:
+        try:
+            board(b)
+        except ValueError as exc:
+            raise ValueError(f"option --board: {exc}") from None
+    if hasattr(args, "variant") and isinstance(args.variant, list | type(None)):
+        args.variant = args.variant or [v for v in DEFAULT_VARIANTS if v in model.variants]
+        for v in args.variant:
+            if v not in model.variants:
+                raise ValueError(f"option --variant: {v}: {model.source} has no such variant (it has "
+                                 f"{', '.join(model.variants)})")
+
+
+def _run_cases(args: argparse.Namespace, model: ModelDescriptor, fixtures: FixtureSet,
+               thresholds: dict[tuple[str, str], Thresholds], report_dir: Path,
+               link_faults: LinkFaults | None = None) -> tuple[list[DeviceRun], int]:
     """Every board x variant case of ``hil run``; a case that fails does not stop the others.
     Returns the runs and 3 when a target was not configured at all (else 0)."""
     import time
@@ -186,7 +228,7 @@ def _run_cases(args: argparse.Namespace, fixtures: FixtureSet, thresholds: dict[
     runs: list[DeviceRun] = []
     status = 0
     n = len(fixtures.windows) if args.limit is None else min(args.limit, len(fixtures.windows))
-    cases = [(b, v) for b in args.board or ["collar", "eartag"] for v in args.variant or ["float32", "w8a16"]]
+    cases = [(b, v) for b in args.board for v in args.variant]
     for k, (board, variant) in enumerate(cases):
         journal = report_dir / "journals" / f"{args.target}_{board}_{variant}.jsonl"
 
@@ -199,20 +241,21 @@ def _run_cases(args: argparse.Namespace, fixtures: FixtureSet, thresholds: dict[
             target = make_target(args.target, board, variant, image=Path(args.image) if args.image else None,
                                  port=args.port, probe=args.probe, no_flash=args.no_flash,
                                  hardware_map=Path(args.hardware_map) if args.hardware_map else None)
-            run = run_device(target, fixtures, Path(args.models), journal, resume=args.resume, limit=args.limit,
+            run = run_device(target, fixtures, model, journal, resume=args.resume, limit=args.limit,
                              progress=progress, log=lambda m: None, depth=args.depth, link_faults=link_faults,
                              latency_budget_ms=t.max_latency_ms if t else None, meter=_meter(args))
         except TargetUnavailable as exc:
             print(f"hil: {args.target} target unavailable for {board}/{variant}: {exc}", file=sys.stderr)
-            run = failed_run(board, variant, args.target, n, f"target unavailable: {exc}")
+            run = failed_run(board, variant, args.target, n, f"target unavailable: {exc}", model.classes)
             status = 3
         except (OSError, ValueError, RuntimeError, TimeoutError) as exc:
-            run = failed_run(board, variant, args.target, n, f"{type(exc).__name__}: {exc}")
+            run = failed_run(board, variant, args.target, n, f"{type(exc).__name__}: {exc}", model.classes)
+            print(f"hil: {board}/{variant}: {run.aborted}", file=sys.stderr)
         except Interrupted as exc:
             # the journal keeps every window finished so far; the report says what is missing
             why = f"interrupted by {exc.signame}: not finished; continue with the same command plus --resume"
-            runs.append(failed_run(board, variant, args.target, n, why))
-            runs += [failed_run(b, v, args.target, n, f"interrupted by {exc.signame}: not started")
+            runs.append(failed_run(board, variant, args.target, n, why, model.classes))
+            runs += [failed_run(b, v, args.target, n, f"interrupted by {exc.signame}: not started", model.classes)
                      for b, v in cases[k + 1:]]
             print(f"hil: {board}/{variant}: {why}", file=sys.stderr)
             return runs, exc.status
@@ -240,16 +283,16 @@ def _check_path_option(opt: str, path: str | None, folder: bool) -> None:
                 raise ValueError(f"option {opt}: {path}: {parent} is a file, not a folder")
 
 
-def _validate_run(args: argparse.Namespace, fixtures: FixtureSet | None = None,
+def _validate_run(args: argparse.Namespace, model: ModelDescriptor, fixtures: FixtureSet | None = None,
                   thresholds: dict[tuple[str, str], Thresholds] | None = None) -> None:
     """Every input of ``hil run`` checked before any emulator starts or board is flashed; raises
     ValueError or FileNotFoundError saying what and where (exit 2)."""
+    from harness.reference import reference_files
     from harness.run import read_journal
     from harness.targets.base import check_image
     from harness.targets.board import HardwareMap
 
-    boards = args.board or ["collar", "eartag"]
-    variants = args.variant or ["float32", "w8a16"]
+    boards, variants = args.board, args.variant
     _check_path_option("--report", args.report, folder=True)  # --fixtures: checked before it is loaded
     _check_path_option("--baseline", args.baseline, folder=False)
     if args.image and Path(args.image).is_dir():
@@ -266,6 +309,7 @@ def _validate_run(args: argparse.Namespace, fixtures: FixtureSet | None = None,
             raise ValueError(f"option --poison-window: {args.poison_window} is not one of the {n} windows this run "
                              f"sends (0..{n - 1}): it would do nothing")
         if args.mode == "stream":
+            args.hop = args.hop or model.hop
             window = int(fixtures.windows.x.shape[1])
             spf = args.samples_per_frame
             if args.hop % spf or window % spf:
@@ -314,12 +358,11 @@ def _validate_run(args: argparse.Namespace, fixtures: FixtureSet | None = None,
         hw = HardwareMap.load(Path(args.hardware_map))
         for b in boards:
             hw.for_board(b)
-    models = Path(args.models)
     for v in variants:
-        names = ("student.json", "student.pt") if v == "float32" else (f"student_{v}.json", f"student_{v}.npz")
-        for name in names:
-            if not (models / name).is_file():
-                raise FileNotFoundError(f"{models / name}: model file missing for variant {v} (option --models)")
+        for f in reference_files(model, v):
+            if not f.is_file():
+                raise FileNotFoundError(f"{f}: reference file missing for variant {v} ({model.source}: "
+                                        f"variants.{v}; folder: --models or paths.models)")
     if args.resume:
         for b in boards:
             for v in variants:
@@ -347,7 +390,7 @@ def _report_dir(args: argparse.Namespace) -> Path:
             raise FileNotFoundError(f"{latest}: no earlier run to resume (give --report DIR)")
         return latest.resolve()
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    return root / f"{stamp}-{args.target}-{'-'.join(args.board or ['collar', 'eartag'])}"
+    return root / f"{stamp}-{args.target}-{'-'.join(args.board)}"
 
 
 def _point_latest(report_dir: Path) -> None:
@@ -371,9 +414,11 @@ def _cmd_run_stream(args: argparse.Namespace) -> int:
     from harness.stream import StreamRun, format_stream_table, run_stream
     from harness.targets import TargetUnavailable, make_target
 
+    model = _model(args)
+    _resolve_cases(args, model)
     _check_path_option("--fixtures", args.fixtures, folder=False)
-    fixtures = load_fixtures(Path(args.fixtures))
-    _validate_run(args, fixtures)
+    fixtures = load_fixtures(Path(args.fixtures), model)
+    _validate_run(args, model, fixtures)
     report_dir = _report_dir(args)
     report_dir.mkdir(parents=True, exist_ok=True)
     _point_latest(report_dir)
@@ -381,13 +426,13 @@ def _cmd_run_stream(args: argparse.Namespace) -> int:
     runs: list[StreamRun] = []
     failed: list[str] = []
     interrupted = 0
-    for board in args.board or ["collar", "eartag"]:
-        for variant in args.variant or ["float32", "w8a16"]:
+    for board in args.board:
+        for variant in args.variant:
             try:
                 target = make_target(args.target, board, variant, image=Path(args.image) if args.image else None,
                                      port=args.port, probe=args.probe, no_flash=args.no_flash,
                                      hardware_map=Path(args.hardware_map) if args.hardware_map else None)
-                runs.append(run_stream(target, fixtures, Path(args.models), hop=args.hop,
+                runs.append(run_stream(target, fixtures, model, hop=args.hop,
                                        samples_per_frame=args.samples_per_frame, drop_frames=args.drop_frame or (),
                                        limit_streams=args.limit_streams))
                 r = runs[-1]
@@ -416,7 +461,6 @@ def _cmd_run_stream(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    import json
 
     if args.mode == "stream":
         return _cmd_run_stream(args)
@@ -427,10 +471,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from harness.report import baseline_text, load_baseline, summary_table, write_report
     from harness.thresholds import load_thresholds
 
+    model = _model(args)
+    _resolve_cases(args, model)
     _check_path_option("--fixtures", args.fixtures, folder=False)
-    fixtures = load_fixtures(Path(args.fixtures))
-    thresholds = load_thresholds(Path(args.thresholds))
-    _validate_run(args, fixtures, thresholds)
+    fixtures = load_fixtures(Path(args.fixtures), model)
+    thresholds = load_thresholds(Path(args.thresholds), model.classes)
+    _validate_run(args, model, fixtures, thresholds)
     sample = None
     if args.limit is not None and args.limit < len(fixtures.windows):
         from harness.data.fixtures import SAMPLE_SEED
@@ -450,17 +496,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
     _point_latest(report_dir)  # now, so that an interrupted run is the one --resume continues
     prov = collect_provenance()
-    runs, status = _run_cases(args, fixtures, thresholds, report_dir, link_faults)
+    runs, status = _run_cases(args, model, fixtures, thresholds, report_dir, link_faults)
     print(summary_table(runs))
     if baseline is not None:
         print(baseline_text(runs, baseline))
-    models = json.loads((REPO / "device_fw" / "generated" / "models.json").read_text())
     prov.update({
+        "descriptor": {"path": str(model.source), "sha256": file_sha256(model.source), "model": model.summary()},
         "target": args.target,
         "fixtures": {"path": args.fixtures, "windows_npz_sha256": fixtures.sha256,
                      "generated_by": fixtures.meta.get("generated_by")},
         "thresholds": {"path": args.thresholds, "sha256": file_sha256(Path(args.thresholds))},
-        "models": {v: models.get(v, {}).get("model_hash") for v in args.variant or ["float32", "w8a16"]},
+        "models": {f"{r.board}/{r.variant}": {"reference": r.reference, "device_model_hash": r.info.get("model_hash"),
+                                              "device_build_id": r.info.get("build_id")} for r in runs},
         "images": {f"{r.board}/{r.variant}": f"{r.image} (sha256 {r.image_sha256})" for r in runs if r.image},
     })
     if sample is not None:
@@ -482,15 +529,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_bench_link(args: argparse.Namespace) -> int:
     import json
 
+    from harness.boards import PACKAGED_BOARDS, board
     from harness.data.fixtures import load_fixtures
     from harness.linkbench import format_link_bench, rows_as_json, run_link_bench
 
-    fx = load_fixtures(Path(args.fixtures))
+    model = _model(args)
+    args.board = args.board or PACKAGED_BOARDS[-1]
+    board(args.board)
+    fx = load_fixtures(Path(args.fixtures), model)
     if args.quick:
-        rows = run_link_bench(fx, Path(args.models), args.board, args.variant, limit=60, kinds=("all",),
+        rows = run_link_bench(fx, model, args.board, args.variant, limit=60, kinds=("all",),
                               rates=(0.01,), seed=args.seed, log=lambda m: print(m, file=sys.stderr))
     else:
-        rows = run_link_bench(fx, Path(args.models), args.board, args.variant, limit=args.limit, seed=args.seed,
+        rows = run_link_bench(fx, model, args.board, args.variant, limit=args.limit, seed=args.seed,
                               log=lambda m: print(m, file=sys.stderr))
     print(format_link_bench(rows, args.board, args.variant))
     if args.out:
@@ -522,7 +573,8 @@ def _cmd_gen_vectors(args: argparse.Namespace) -> int:
     from harness.quant.vectors import write_vectors
 
     out = REPO / "device_fw" / "tests" / "vectors"
-    for p in write_vectors(Path(args.models), load_fixtures(Path(args.fixtures)), out):
+    model = _model(args)
+    for p in write_vectors(model.models_dir, load_fixtures(Path(args.fixtures), model), out):
         print(f"wrote {p}")
     return 0
 
@@ -531,9 +583,11 @@ def _cmd_bench_fw(args: argparse.Namespace) -> int:
     from harness.data.fixtures import load_fixtures
     from harness.fwbench import format_bench, run_fw_bench
 
-    fx = load_fixtures(Path(args.fixtures))
-    boards = args.board or ["collar", "eartag"]
-    rows = run_fw_bench(fx, Path(args.models), boards, args.repeat, log=lambda m: print(m, file=sys.stderr))
+    model = _model(args)
+    _resolve_cases(args, model)
+    fx = load_fixtures(Path(args.fixtures), model)
+    boards = args.board
+    rows = run_fw_bench(fx, model.models_dir, boards, args.repeat, log=lambda m: print(m, file=sys.stderr))
     print(format_bench(rows, args.repeat))
     if args.breakdown:
         from harness.fwbench import format_breakdown
@@ -559,11 +613,20 @@ def _positive_int(text: str) -> int:
     return v
 
 
-def _models_and_fixtures(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", default=str(FIXTURES / "models"),
-                   help="trained and quantized models (default %(default)s)")
-    p.add_argument("--fixtures", default=str(FIXTURES / "recordings"),
-                   help="fixture windows: windows.npz + meta.json (default %(default)s)")
+def _models_and_fixtures(p: argparse.ArgumentParser, boards: bool = False) -> None:
+    from harness.config.descriptor import PACKAGED_DESCRIPTOR
+
+    p.add_argument("--descriptor", default=str(PACKAGED_DESCRIPTOR), metavar="FILE",
+                   help="the model descriptor (TOML): classes, window, rate, variants and their references "
+                   "(default: the packaged cattle model, %(default)s)")
+    p.add_argument("--models", default=None,
+                   help="folder of the reference files (default: the descriptor's paths.models)")
+    p.add_argument("--fixtures", default=None,
+                   help="fixture windows: windows.npz + meta.json (default: the descriptor's paths.fixtures)")
+    if boards:
+        p.add_argument("--boards", default=None, metavar="FILE",
+                       help="a boards file (TOML) whose boards are added to the packaged ones; its boards are "
+                       "then the default --board")
 
 
 def _kd_args(p: argparse.ArgumentParser) -> None:
@@ -625,16 +688,16 @@ def _build_parser() -> argparse.ArgumentParser:
     bq.set_defaults(func=_cmd_bench_quant)
 
     bf = bench.add_parser("fw", help="flash, RAM and emulated instructions per inference, board x variant")
-    bf.add_argument("--board", action="append", choices=("collar", "eartag"), help="repeatable; default both")
+    bf.add_argument("--board", action="append", help="repeatable; default: every packaged board")
     bf.add_argument("--repeat", type=int, default=1, help="run N times and fail unless the counts are identical")
     bf.add_argument("--breakdown", action="store_true",
                     help="also trace one Infer exchange per board x variant: instructions per kernel group")
-    _models_and_fixtures(bf)
+    _models_and_fixtures(bf, boards=True)
     bf.set_defaults(func=_cmd_bench_fw)
 
     bl = bench.add_parser("link", help="the verdict under seeded link faults: kind x rate against a clean run")
     bl.add_argument("--quick", action="store_true", help="1 board x 1 variant x 60 windows at 1%% of every kind")
-    bl.add_argument("--board", default="eartag", choices=("collar", "eartag"), help="default %(default)s")
+    bl.add_argument("--board", default=None, help="default: the last board of the packaged boards file")
     bl.add_argument("--variant", default="w8a16", choices=("w8a16", "w16a16", "w8a8", "float32"),
                     help="default %(default)s")
     bl.add_argument("--limit", type=_positive_int, default=None, help="only the first N windows (default all)")
@@ -660,16 +723,18 @@ def _build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--mode", default="window", choices=("window", "stream"),
                     help="window: classify the fixture windows; stream: replay whole bouts as raw samples, the "
                     "device calibrates and windows them itself (default %(default)s)")
-    rn.add_argument("--hop", type=_positive_int, default=25, help="stream mode: samples between window starts "
-                    "(default %(default)s)")
+    rn.add_argument("--hop", type=_positive_int, default=None, help="stream mode: samples between window starts "
+                    "(default: the descriptor's model.hop)")
     rn.add_argument("--samples-per-frame", type=_positive_int, default=5,
                     help="stream mode: samples per Samples frame; must divide the hop and the window (default 5)")
     rn.add_argument("--drop-frame", type=int, action="append", metavar="N",
                     help="stream mode: do not send sample frame N (counted over the run), repeatable")
     rn.add_argument("--limit-streams", type=_positive_int, default=None, help="stream mode: only the first N bouts")
-    rn.add_argument("--board", action="append", choices=("collar", "eartag"), help="repeatable; default both")
-    rn.add_argument("--variant", action="append", choices=("float32", "w8a16", "w16a16", "w8a8"),
-                    help="repeatable; default float32 and w8a16")
+    rn.add_argument("--board", action="append",
+                    help="repeatable; a board of the packaged boards file or of --boards FILE (default: the boards "
+                    "of --boards FILE when given, else every packaged board)")
+    rn.add_argument("--variant", action="append", choices=VARIANT_NAMES,
+                    help=f"repeatable; default {' and '.join(DEFAULT_VARIANTS)} (those the descriptor has)")
     rn.add_argument("--port", default=None, help="serial port of an attached board")
     rn.add_argument("--probe", default=None, help="debug probe unique id of an attached board")
     rn.add_argument("--hardware-map", default=None, help="JSON file binding boards to probes and ports")
@@ -702,7 +767,7 @@ def _build_parser() -> argparse.ArgumentParser:
                     "reports/<time>-<target>-<boards>, and reports/latest points to it)")
     rn.add_argument("--baseline", default=None, metavar="DIR",
                     help="an earlier report folder: show deltas of accuracy, recall, latency, energy, flash, RAM")
-    _models_and_fixtures(rn)
+    _models_and_fixtures(rn, boards=True)
     rn.add_argument("--quiet", action="store_true", help="no progress bars")
     rn.set_defaults(func=_cmd_run)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -17,19 +17,20 @@ from typing import Any
 import numpy as np
 
 from harness.boards import BOARDS
-from harness.client import DeviceClient, DeviceError, DeviceTimeout, fault_text, open_transport
+from harness.client import DeviceClient, DeviceError, DeviceTimeout, ModelMismatch, fault_text, open_transport
+from harness.config.descriptor import VARIANT_NAMES, ModelDescriptor
 from harness.data.fixtures import FixtureSet
-from harness.data.recordings import CLASS_NAMES
 from harness.energy import MEASURE_WINDOWS, EnergyEstimate, PowerMeter, estimate_energy, measure_energy
 from harness.linkfaults import FaultyPort, LinkFaults
 from harness.metrics import BitExact, FloatAgreement, Latency, Scores, compare_bit_exact, compare_float, score
-from harness.reference import FLOAT_TOLERANCE, Reference, load_reference
+from harness.reference import Reference, load_reference
 from harness.run import RunHeader, WindowResult, harness_version, inputs_sha256, stream_windows
 from harness.targets.base import Target, WrongBoard
 from harness.thresholds import Thresholds
-from protocol import TimeBase
+from protocol import Info, TimeBase
 
-__all__ = ["DeviceRun", "board_family", "check_acceptance", "failed_run", "image_size", "run_device"]
+__all__ = ["CaseMismatch", "DeviceRun", "board_family", "check_acceptance", "check_case", "failed_run", "image_size",
+           "run_device"]
 
 
 @dataclass
@@ -83,12 +84,16 @@ class DeviceRun:
     image_sha256: str | None = None
     wall_s: float = 0.0
     """host wall time of the whole device run (start, stream, stop)"""
+    class_names: list[str] = field(default_factory=list)
+    """the model's classes in output order (the descriptor's), naming the confusion matrix's rows"""
+    reference: str = ""
+    """what the device was checked against (reference kind and file)"""
 
     def per_class(self) -> list[dict[str, object]]:
         """Precision, recall and support of every class, from the confusion matrix."""
         cm = np.array(self.labels.confusion, dtype=np.int64)
         out: list[dict[str, object]] = []
-        for k, name in enumerate(CLASS_NAMES):
+        for k, name in enumerate(self.class_names):
             support, predicted = int(cm[k].sum()), int(cm[:, k].sum())
             out.append({"class": name, "support": support,
                         "recall": float(cm[k, k]) / support if support else None,
@@ -189,8 +194,37 @@ def image_size(elf: Path) -> tuple[int, int] | None:
     return flash, ram
 
 
-def _empty_scores() -> Scores:
-    return Scores(0, 0.0, 0.0, 0.0, tuple(tuple(0 for _ in CLASS_NAMES) for _ in CLASS_NAMES))
+def _empty_scores(n_classes: int) -> Scores:
+    return Scores(0, 0.0, 0.0, 0.0, tuple(tuple(0 for _ in range(n_classes)) for _ in range(n_classes)))
+
+
+class CaseMismatch(ModelMismatch):
+    """The device's hello describes another case than the one asked for (model hash, window,
+    channels, classes, variant, output format): the message names both sides of every difference."""
+
+
+def check_case(info: Info, model: ModelDescriptor, variant: str, where: str, ref: Reference) -> None:
+    """Refuse a device whose hello does not describe ``variant`` of ``model`` with the reference
+    ``ref``, before any window is sent: every difference in one message, the device's value against
+    the case's."""
+    checks: list[tuple[str, object, object, str]] = [
+        ("model hash", info.model_hash.hex(), ref.model_hash.hex(), f"the reference, {ref.source}"),
+        ("window", info.window_len, model.window, f"model.window of {model.source.name}"),
+        ("channels", info.channels, model.channels, f"model.channels of {model.source.name}"),
+        ("classes", info.n_classes, model.n_classes, f"model.classes of {model.source.name}"),
+        ("variant", _variant_name(info.variant), variant, "the case"),
+    ]
+    if ref.exact:
+        checks.append(("output Q fraction bits", info.output_frac_bits, ref.out_frac, "the reference"))
+    diffs = [f"{what} {got} (device) vs {want} ({src})" for what, got, want, src in checks if got != want]
+    if diffs:
+        raise CaseMismatch(f"{where}: the device's hello does not match the case {variant} of {model.source}: "
+                           + "; ".join(diffs) + f" (device build {info.build_id}): wrong firmware for this model, "
+                           "or the wrong descriptor, or a stale reference (re-run `hil export` and rebuild)")
+
+
+def _variant_name(v: int) -> str:
+    return VARIANT_NAMES[v] if 0 <= v < len(VARIANT_NAMES) else f"#{v}"
 
 
 def _image_sha256(target: Target) -> str | None:
@@ -201,14 +235,14 @@ def _image_sha256(target: Target) -> str | None:
     return None
 
 
-def failed_run(board: str, variant: str, target: str, n: int, reason: str) -> DeviceRun:
+def failed_run(board: str, variant: str, target: str, n: int, reason: str, classes: Sequence[str]) -> DeviceRun:
     """A case that produced no verified window (the target did not start, the device was refused):
     it is reported, with the reason, and fails."""
     z = Latency(0.0, 0.0, 0.0, 0.0)
-    run = DeviceRun(board=board, variant=variant, target=target, info={}, n=n, labels=_empty_scores(),
-                    reference_labels=_empty_scores(), versus_reference=BitExact(0, 0, None), time_unit="-",
+    run = DeviceRun(board=board, variant=variant, target=target, info={}, n=n, labels=_empty_scores(len(classes)),
+                    reference_labels=_empty_scores(len(classes)), versus_reference=BitExact(0, 0, None), time_unit="-",
                     device_time=z, device_us=z, rtt_ms=z, energy_uj_mean=0.0, energy_basis="-", journal="",
-                    resets=[], link={}, aborted=reason)
+                    resets=[], link={}, aborted=reason, class_names=list(classes))
     run.checks = [("run", False, reason)]
     return run
 
@@ -216,7 +250,7 @@ def failed_run(board: str, variant: str, target: str, n: int, reason: str) -> De
 def run_device(
     target: Target,
     fixtures: FixtureSet,
-    models_dir: Path,
+    model: ModelDescriptor,
     journal: Path,
     resume: bool = False,
     limit: int | None = None,
@@ -232,7 +266,10 @@ def run_device(
 
     Every window ends verified or failed with its reason; a failed window does not stop the run.
     Raises (the case cannot run at all): TargetUnavailable, ConnectionError, DeviceTimeout at the
-    first hello, ModelMismatch, ProtocolMismatch, WrongBoard.
+    first hello, ModelMismatch, ProtocolMismatch, WrongBoard, CaseMismatch.
+
+    ``model``: the model descriptor; the reference of ``target.variant`` comes from it unless
+    ``reference`` is given.
 
     ``depth``: requests in flight (default 1 on the emulators, QEMU and Renode, for exact instruction
     counts; 2 on boards, so the device never waits for the link). ``link_faults``: inject seeded link faults between
@@ -244,7 +281,9 @@ def run_device(
         depth = 1 if target.kind in ("qemu", "renode") else 2
     x = fixtures.calibrated_x()
     n = len(x) if limit is None else min(limit, len(x))
-    ref = reference or load_reference(models_dir, target.variant, x[:n])
+    ws = fixtures.windows
+    keys = list(zip(ws.bout[:n].tolist(), ws.start[:n].tolist(), strict=True))
+    ref = reference or load_reference(model, target.variant, x[:n], keys)
     board = BOARDS[target.board]
     with target:
         url = target.start()
@@ -263,7 +302,7 @@ def run_device(
                 raise WrongBoard(f"{target.description}: the device says it is board {info.board!r}, "
                                  f"not a {target.board!r}: wrong image for this board")
             boot_fault = fault_text(info) if info.fault_flags else None
-            client.check_model(ref.model_hash, f"{target.variant} ({models_dir})")
+            check_case(info, model, target.variant, target.description, ref)
             header = RunHeader(target.board, target.variant, target.kind, info.model_hash.hex(), info.build_id,
                                fixtures.sha256, inputs_sha256(x[:n]), n, info.time_base, info.clock_hz,
                                image_sha256=_image_sha256(target), harness_version=harness_version())
@@ -286,12 +325,12 @@ def run_device(
         dev_cls = np.array([results[i].cls for i in idx])
         cycles = np.array([results[i].cycles for i in idx], dtype=np.float64)
         rtt = np.array([results[i].rtt_s for i in idx]) * 1e3
-        labels, ref_labels = score(y[idx], dev_cls, 4), score(y[idx], ref.classes[idx], 4)
+        labels, ref_labels = score(y[idx], dev_cls, model.n_classes), score(y[idx], ref.classes[idx], model.n_classes)
     else:
-        dev_scores = np.zeros((0, 4))
+        dev_scores = np.zeros((0, model.n_classes))
         dev_cls = np.zeros(0, dtype=np.int64)
         cycles = rtt = np.zeros(1)
-        labels = ref_labels = _empty_scores()
+        labels = ref_labels = _empty_scores(model.n_classes)
     vs: BitExact | FloatAgreement
     mism: list[dict[str, object]] = []
     if len(idx):
@@ -300,7 +339,7 @@ def run_device(
             bad = np.flatnonzero((np.asarray(dev_scores, dtype=np.int64) != want_l).any(axis=1)
                                 | (dev_cls != ref.classes[idx]))
         else:
-            bad = np.flatnonzero((np.abs(dev_scores - want_l) > FLOAT_TOLERANCE).any(axis=1)
+            bad = np.flatnonzero((np.abs(dev_scores - want_l) > float(ref.tolerance or 0.0)).any(axis=1)
                                 | (dev_cls != ref.classes[idx]))
         mism = [{"window": int(idx[j]), "got_class": int(dev_cls[j]), "want_class": int(ref.classes[idx[j]]),
                  "got": [float(v) for v in dev_scores[j]], "want": [float(v) for v in want_l[j]]} for j in bad]
@@ -317,12 +356,12 @@ def run_device(
             vs = BitExact(vs.n, vs.n_exact, vs.first_mismatch or
                           f"window {int(idx[j])}: class {dev_cls[j]} vs {ref.classes[idx[j]]}")
     else:
-        vs = compare_float(idx, dev_scores, ref.logits[idx], FLOAT_TOLERANCE)
+        vs = compare_float(idx, dev_scores, ref.logits[idx], float(ref.tolerance or 0.0))
     not_exact = (f"; not exact: with {depth} requests in flight the UART receive interrupts of the next "
                  "window are counted inside the inference (use depth 1 for exact counts)") if depth > 1 else ""
     if info.time_base == TimeBase.SYSTICK_ICOUNT:
         unit = "instructions (QEMU -icount; 1 instruction = 1 cycle assumed)" + not_exact
-        dev_time = cycles / board.qemu.ticks_per_instruction
+        dev_time = cycles / board.qemu_machine().ticks_per_instruction
         dev_us = dev_time / board.clock_hz * 1e6
     elif target.kind == "renode":
         unit = f"instructions ({target.time_base_note()}; 1 instruction = 1 cycle assumed){not_exact}"
@@ -346,6 +385,7 @@ def run_device(
         device_classes=[int(c) for c in dev_cls], window_index=[int(i) for i in idx],
         failures=[asdict(f) for f in outcome.failures.values()], aborted=outcome.aborted, boot_fault=boot_fault,
         mismatches=mism[:50], n_mismatches=len(mism), per_animal=per_animal, device_logs=list(client.stats.logs),
+        class_names=list(model.classes), reference=ref.source,
     )
     elf = getattr(target, "elf", None)
     if isinstance(elf, Path) and getattr(target, "flash", True):
@@ -432,7 +472,14 @@ def check_acceptance(run: DeviceRun, thresholds: dict[tuple[str, str], Threshold
     checks.append(_floor("accuracy", run.labels.accuracy, t.min_accuracy))
     checks.append(_floor("MCC", run.labels.mcc, t.min_mcc))
     cm = np.array(run.labels.confusion)
-    for k, cname in enumerate(CLASS_NAMES):
+    if t.min_recall and len(run.class_names) != len(cm):
+        checks.append(("recall", False, f"the run names {len(run.class_names)} classes but scored {len(cm)}: the "
+                       "recall floors cannot be checked by class name"))
+    unknown = sorted(set(t.min_recall) - set(run.class_names))
+    if unknown:
+        checks.append(("recall", False, f"recall floors for {', '.join(unknown)}, which the model does not have "
+                       f"(its classes: {', '.join(run.class_names) or 'none named'})"))
+    for k, cname in enumerate(run.class_names if len(run.class_names) == len(cm) else ()):
         floor = t.min_recall.get(cname)
         if floor is None:
             continue

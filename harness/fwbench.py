@@ -54,15 +54,16 @@ def build_paper_images(fx: FixtureSet, boards: list[str], log: Callable[[str], N
     out = FW_DIR / "build" / "paper"
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    model = GruStudent(PAPER_WINDOW, PAPER_HIDDEN)
+    classes = [str(v) for _, v in sorted(fx.meta["label_map"].items(), key=lambda kv: int(kv[0]))]  # type: ignore[attr-defined]
+    model = GruStudent(PAPER_WINDOW, PAPER_HIDDEN, len(classes))
     calib = paper_windows(fx, 24)
     model.norm.fit(torch.from_numpy(calib.astype(np.float32)))
     save_model(model, out / "student", {"note": "seeded random weights: a cost benchmark, not a classifier"})
-    (out / "model_float.c").write_text(render_float(model, out / "student.pt"))
+    (out / "model_float.c").write_text(render_float(model, out / "student.pt", classes))
     for v in VARIANTS:
         m = quantize_student(model, calib, v)
         save_quant(m, out / f"student_{v}")
-        (out / f"model_{v}.c").write_text(render_quant(m, out / f"student_{v}.npz"))
+        (out / f"model_{v}.c").write_text(render_quant(m, out / f"student_{v}.npz", classes))
     targets = [f"build/fw/{b}-qemu/paper_{v}/fw.elf" for b in boards for v in ("float32", *VARIANTS)]
     r = subprocess.run(["make", "-s", "-j2", "-C", str(FW_DIR), *targets], capture_output=True, text=True)
     if r.returncode != 0:
@@ -88,7 +89,7 @@ class BenchRow:
 
 
 def _measure(board: str, variant: str, elf: Path, windows: np.ndarray) -> tuple[tuple[int, ...], int, np.ndarray]:
-    tpi = BOARDS[board].qemu.ticks_per_instruction
+    tpi = BOARDS[board].qemu_machine().ticks_per_instruction
     with QemuTarget(board, variant, elf=elf) as t:
         c = DeviceClient(open_transport(t.start()), t.description, latency_budget_s=30.0)
         try:
@@ -110,7 +111,7 @@ def run_fw_bench(fx: FixtureSet, models_dir: Path, boards: list[str], repeat: in
     idx = np.linspace(0, len(x) - 1, WORKLOAD_WINDOWS).round().astype(int)
     default = load_model(models_dir / "student")
     assert isinstance(default, GruStudent)
-    paper_model = GruStudent(PAPER_WINDOW, PAPER_HIDDEN)
+    paper_model = GruStudent(PAPER_WINDOW, PAPER_HIDDEN, default.n_classes)
     workloads = {"default": (x[idx], default.macs(), ""), "paper": (paper_windows(fx, WORKLOAD_WINDOWS),
                                                                     paper_model.macs(), "paper_")}
     default_images = [str(firmware_image(f"{b}-qemu", v).relative_to(FW_DIR))

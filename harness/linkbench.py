@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from harness.config.descriptor import ModelDescriptor
 from harness.data.fixtures import FixtureSet
 from harness.evaluate import DeviceRun, run_device
 from harness.linkfaults import FAULT_KINDS, LinkFaults
@@ -52,7 +53,7 @@ def _silently_wrong(run: DeviceRun) -> int:
     return run.n_mismatches
 
 
-def run_link_bench(fx: FixtureSet, models: Path, board: str = "eartag", variant: str = "w8a16",
+def run_link_bench(fx: FixtureSet, models: ModelDescriptor, board: str, variant: str = "w8a16",
                    limit: int | None = None, kinds: tuple[str, ...] | None = None,
                    rates: tuple[float, ...] = RATES, seed: int = 1,
                    log: Callable[[str], None] = print) -> list[LinkBenchRow]:
@@ -60,7 +61,8 @@ def run_link_bench(fx: FixtureSet, models: Path, board: str = "eartag", variant:
     kinds = kinds or (*FAULT_KINDS, "all")
     x = fx.calibrated_x()
     n = len(x) if limit is None else min(limit, len(x))
-    ref = load_reference(models, variant, x[:n])
+    ws = fx.windows
+    ref = load_reference(models, variant, x[:n], list(zip(ws.bout[:n].tolist(), ws.start[:n].tolist(), strict=True)))
     build_firmware(f"{board}-qemu", variant)  # before the clock starts: every run then reuses the image
     rows: list[LinkBenchRow] = []
     with tempfile.TemporaryDirectory(prefix="hil-bench-link-") as tmp:

@@ -23,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.boards import BOARDS, PACKAGED_BOARDS, load_boards, use_boards_file
 from harness.client import DeviceClient
+from harness.config.descriptor import PACKAGED_DESCRIPTOR, VARIANT_NAMES, ModelDescriptor, load_descriptor
 from harness.data.fixtures import FixtureSet, load_fixtures
 from harness.energy import PowerMeter, meter_backends
 from harness.energy.meter import Ppk2
@@ -35,16 +37,19 @@ from harness.thresholds import ACCEPTANCE_FILE, Thresholds, load_thresholds
 
 __all__ = ["HilCase", "HilConfig"]
 
-_REPO = Path(__file__).resolve().parent.parent
-_BOARDS = ("collar", "eartag")
-_VARIANTS = ("float32", "w8a16", "w16a16", "w8a8")
+_DEFAULT_VARIANTS = ("float32", "w8a16")
 _OPTIONS: dict[str, dict[str, object]] = {
     "target": {"default": "qemu", "choices": ("qemu", "renode", "board"),
                "help": "where the firmware runs: qemu (default), renode or an attached board"},
-    "board": {"action": "append", "choices": _BOARDS,
-              "help": "board to test, repeatable (env/ini: comma-separated); default both"},
-    "variant": {"action": "append", "choices": _VARIANTS,
-                "help": "firmware variant, repeatable (env/ini: comma-separated); default float32 and w8a16"},
+    "descriptor": {"help": f"the model descriptor (TOML; default the packaged {PACKAGED_DESCRIPTOR.name})"},
+    "boards": {"help": "a boards file (TOML) whose boards are added to the packaged ones (and are then the "
+               "default boards)"},
+    "board": {"action": "append",
+              "help": "board to test, repeatable (env/ini: comma-separated); default: the boards of --hil-boards "
+              "when given, else every packaged board"},
+    "variant": {"action": "append", "choices": VARIANT_NAMES,
+                "help": "firmware variant, repeatable (env/ini: comma-separated); default float32 and w8a16 (those "
+                "the descriptor has)"},
     "port": {"help": "serial port of an attached board (board target)"},
     "probe": {"help": "debug probe unique id of an attached board, used to flash it (board target)"},
     "hardware-map": {"help": "JSON file binding boards to probes and ports (board target)"},
@@ -54,12 +59,11 @@ _OPTIONS: dict[str, dict[str, object]] = {
     "meter": {"choices": ("ppk2", "joulescope"), "help": "board target: measure energy with this power meter"},
     "meter-port": {"help": "serial port of the PPK2 (with --hil-meter ppk2)"},
     "limit": {"type": int, "help": "only the first N fixture windows"},
-    "hop": {"type": int, "default": "25", "help": "stream mode: samples between window starts"},
+    "hop": {"type": int, "help": "stream mode: samples between window starts (default: the descriptor's hop)"},
     "stream-limit": {"type": int, "help": "stream mode: only the first N bouts (default all)"},
-    "fixtures": {"default": str(_REPO / "fixtures" / "recordings"),
-                 "help": "fixture folder (windows.npz + meta.json) to stream"},
-    "models": {"default": str(_REPO / "fixtures" / "models"),
-               "help": "models folder the references are computed from"},
+    "fixtures": {"help": "fixture folder (windows.npz + meta.json) to stream (default: the descriptor's "
+                 "paths.fixtures)"},
+    "models": {"help": "folder of the reference files (default: the descriptor's paths.models)"},
 }
 
 
@@ -77,7 +81,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hil: acceptance test run against a target (see --hil-target)")
-    for b in _BOARDS:
+    boards_file = _opt(config, "boards")
+    if boards_file:
+        try:
+            use_boards_file(Path(str(boards_file)))
+        except (OSError, ValueError) as exc:
+            raise pytest.UsageError(f"hil_boards: {exc}") from None
+    for b in BOARDS:
         config.addinivalue_line("markers", f"hil_{b}: a case on the {b} board (select with -m hil_{b})")
     for t in ("qemu", "renode", "board"):
         config.addinivalue_line("markers", f"hil_{t}: a case run on the {t} target")
@@ -95,7 +105,7 @@ def _opt(config: pytest.Config, name: str) -> object:
     kw = _OPTIONS[name]
     if kw.get("action") == "append":
         vals = [x.strip() for x in str(raw).split(",") if x.strip()]
-        bad = [x for x in vals if x not in kw["choices"]]  # type: ignore[operator]
+        bad = [x for x in vals if "choices" in kw and x not in kw["choices"]]  # type: ignore[operator]
         if bad:
             raise pytest.UsageError(f"hil_{name}: {', '.join(bad)} not one of {', '.join(kw['choices'])}")  # type: ignore[arg-type]
         return vals
@@ -128,7 +138,8 @@ class HilConfig:
     hop: int
     stream_limit: int | None
     fixtures: Path
-    models: Path
+    model: ModelDescriptor
+    """the descriptor (--hil-descriptor), its models folder set by --hil-models when given"""
 
 
 @dataclass(frozen=True)
@@ -144,19 +155,36 @@ def _config(config: pytest.Config) -> HilConfig:
     limit = _opt(config, "limit")
     if limit is not None and int(limit) < 1:  # type: ignore[call-overload]
         raise pytest.UsageError(f"--hil-limit: {limit} must be at least 1")
+    try:
+        model = load_descriptor(Path(str(_opt(config, "descriptor") or PACKAGED_DESCRIPTOR)))
+    except (OSError, ValueError) as exc:
+        raise pytest.UsageError(f"hil_descriptor: {exc}") from None
+    if _opt(config, "models"):
+        model = model.with_models_dir(Path(str(_opt(config, "models"))))
+    boards_file = _opt(config, "boards")
+    extra = list(load_boards(Path(str(boards_file)))) if boards_file else []
+    boards: tuple[str, ...] = tuple(_opt(config, "board") or extra or PACKAGED_BOARDS)  # type: ignore[arg-type]
+    unknown = [b for b in boards if b not in BOARDS]
+    if unknown:
+        raise pytest.UsageError(f"hil_board: {', '.join(unknown)}: unknown; known: {', '.join(BOARDS)} (a team's own "
+                                "board comes from a boards file: --hil-boards FILE)")
+    variants: tuple[str, ...] = tuple(_opt(config, "variant")  # type: ignore[arg-type]
+                                      or [v for v in _DEFAULT_VARIANTS if v in model.variants])
+    missing = [v for v in variants if v not in model.variants]
+    if missing:
+        raise pytest.UsageError(f"hil_variant: {', '.join(missing)}: {model.source} has no such variant (it has "
+                                f"{', '.join(model.variants)})")
     return HilConfig(
         target=str(_opt(config, "target") or "qemu"),
-        boards=tuple(_opt(config, "board") or _BOARDS),  # type: ignore[arg-type]
-        variants=tuple(_opt(config, "variant") or ("float32", "w8a16")),  # type: ignore[arg-type]
+        boards=boards, variants=variants,
         port=_opt(config, "port"), probe=_opt(config, "probe"),  # type: ignore[arg-type]
         hardware_map=_opt(config, "hardware-map"), no_flash=bool(_opt(config, "no-flash")),  # type: ignore[arg-type]
         image=_opt(config, "image"),  # type: ignore[arg-type]
         thresholds=Path(str(_opt(config, "thresholds") or ACCEPTANCE_FILE)),
         meter=_opt(config, "meter"), meter_port=_opt(config, "meter-port"),  # type: ignore[arg-type]
-        limit=limit, hop=int(str(_opt(config, "hop") or 25)),  # type: ignore[arg-type]
+        limit=limit, hop=int(str(_opt(config, "hop") or model.hop)),  # type: ignore[arg-type]
         stream_limit=_opt(config, "stream-limit"),  # type: ignore[arg-type]
-        fixtures=Path(str(_opt(config, "fixtures"))),
-        models=Path(str(_opt(config, "models"))))
+        fixtures=Path(str(_opt(config, "fixtures") or model.fixtures_dir)), model=model)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -178,13 +206,13 @@ def hil_config(request: pytest.FixtureRequest) -> HilConfig:
 @pytest.fixture(scope="session")
 def hil_recordings(hil_config: HilConfig) -> FixtureSet:
     """The fixture windows (calibrated counts via .calibrated_x()) and their labels."""
-    return load_fixtures(hil_config.fixtures)
+    return load_fixtures(hil_config.fixtures, hil_config.model)
 
 
 @pytest.fixture(scope="session")
 def hil_thresholds(hil_config: HilConfig) -> dict[tuple[str, str], Thresholds]:
     """The acceptance thresholds (--hil-thresholds, default the packaged file), validated."""
-    return load_thresholds(hil_config.thresholds)
+    return load_thresholds(hil_config.thresholds, hil_config.model.classes)
 
 
 def make_target(cfg: HilConfig, board: str, variant: str) -> Target:
@@ -243,7 +271,7 @@ def hil_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: FixtureSet
             target = make_target(hil_config, hil_case.board, hil_case.variant)
             journal = tmp_path_factory.mktemp("journal") / f"{hil_case}.jsonl"
             t = hil_thresholds.get((hil_case.board, hil_case.variant))
-            run = run_device(target, hil_recordings, hil_config.models, journal, limit=hil_config.limit,
+            run = run_device(target, hil_recordings, hil_config.model, journal, limit=hil_config.limit,
                              log=lambda m: None, latency_budget_ms=t.max_latency_ms if t else None,
                              meter=_meter(hil_config))
         except TargetUnavailable as exc:
@@ -295,7 +323,7 @@ def hil_stream_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: Fix
         except TargetUnavailable as exc:
             pytest.skip(f"{hil_config.target} target unavailable: {exc}")
         try:
-            done = run_stream(target, hil_recordings, hil_config.models, hop=hil_config.hop,
+            done = run_stream(target, hil_recordings, hil_config.model, hop=hil_config.hop,
                               limit_streams=hil_config.stream_limit)
         except TargetUnavailable as exc:
             pytest.skip(f"{hil_config.target} target unavailable: {exc}")
@@ -339,7 +367,7 @@ def hil_device(hil_case: HilCase, hil_config: HilConfig, hil_recordings: Fixture
     hello done, the model hash checked against the reference. Kept for the following tests of the
     same case; a case whose device cannot be reached errors once, then its tests skip."""
     from harness.client import open_transport
-    from harness.evaluate import board_family
+    from harness.evaluate import board_family, check_case
     from harness.reference import load_reference
     from harness.targets.base import WrongBoard
 
@@ -354,14 +382,16 @@ def hil_device(hil_case: HilCase, hil_config: HilConfig, hil_recordings: Fixture
     except TargetUnavailable as exc:
         pytest.skip(f"{hil_config.target} target unavailable: {exc}")
     try:
-        ref = load_reference(hil_config.models, hil_case.variant, hil_recordings.calibrated_x()[:1])
+        ws = hil_recordings.windows
+        ref = load_reference(hil_config.model, hil_case.variant, hil_recordings.calibrated_x()[:1],
+                             [(str(ws.bout[0]), int(ws.start[0]))])
         d.target = target
         client = DeviceClient(open_transport(target.start()), target.description, latency_budget_s=30.0)
         d.client, d.case = client, hil_case
         info = client.hello()
         if board_family(info.board) != hil_case.board:
             raise WrongBoard(f"{target.description}: the device says it is board {info.board!r}")
-        client.check_model(ref.model_hash, hil_case.variant)
+        check_case(info, hil_config.model, hil_case.variant, target.description, ref)
     except TargetUnavailable as exc:
         d.close()
         pytest.skip(f"{hil_config.target} target unavailable: {exc}")

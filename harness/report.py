@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from harness.boards import BOARDS
-from harness.data.recordings import CLASS_NAMES
 from harness.evaluate import DeviceRun
 from harness.metrics import BitExact
 
@@ -27,16 +26,22 @@ def _vs(r: DeviceRun) -> str:
 
 
 def summary_table(runs: list[DeviceRun]) -> str:
-    head = (f"{'board':<7}{'variant':<9}{'target':<7}{'verified':>9}{'acc':>7}{'F1':>7}{'MCC':>7}  "
+    bw = max([7, *(len(r.board) + 1 for r in runs)])
+    head = (f"{'board':<{bw}}{'variant':<9}{'target':<7}{'verified':>9}{'acc':>7}{'F1':>7}{'MCC':>7}  "
             f"{'vs reference':<26}{'device p50':>12}{'p95':>10}{'max ms':>9}{'RTT p50':>9}{'uJ/inf':>8}{'resends':>8}"
             "  result")
     lines = [head, "-" * len(head)]
     for r in runs:
         lines.append(
-            f"{r.board:<7}{r.variant:<9}{r.target:<7}{f'{r.n_verified}/{r.n}':>9}{r.labels.accuracy:>7.3f}"
+            f"{r.board:<{bw}}{r.variant:<9}{r.target:<7}{f'{r.n_verified}/{r.n}':>9}{r.labels.accuracy:>7.3f}"
             f"{r.labels.macro_f1:>7.3f}{r.labels.mcc:>7.3f}  {_vs(r):<26}{r.device_us.p50 / 1e3:>10.2f}ms"
             f"{r.device_us.p95 / 1e3:>8.2f}ms{r.device_us.max / 1e3:>9.2f}{r.rtt_ms.p50:>7.1f}ms"
             f"{r.energy_uj_mean:>8.1f}{r.link.get('retries', 0)!s:>8}  {'PASS' if r.passed else 'FAIL'}")
+    for r in runs:
+        rec = [f"{c['class']} {c['recall']:.3f}" if c["recall"] is not None else f"{c['class']} -"
+               for c in r.per_class()]
+        if r.labels.n and rec:
+            lines.append(f"recall {r.board}/{r.variant}: " + ", ".join(rec))
     units = {r.time_unit for r in runs if r.time_unit != "-"}
     if units:
         lines.append("device time: " + "; ".join(sorted(units)) + ", converted to ms at the real board clock")
@@ -64,8 +69,9 @@ def _plots(r: DeviceRun, out: Path) -> tuple[str, str]:
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):
         ax.text(j, i, str(v), ha="center", va="center", color="black" if v < cm.max() / 2 else "white")
-    ax.set_xticks(range(4), CLASS_NAMES, rotation=30)
-    ax.set_yticks(range(4), CLASS_NAMES)
+    names = r.class_names or [str(k) for k in range(len(cm))]
+    ax.set_xticks(range(len(names)), names, rotation=30)
+    ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("device class")
     ax.set_ylabel("label")
     ax.set_title(f"{r.board} {r.variant}: MCC {r.labels.mcc:.3f}")

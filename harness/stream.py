@@ -15,17 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from harness.boards import BOARDS
 from harness.client import DeviceClient, fault_text, open_transport
+from harness.config.descriptor import ModelDescriptor
 from harness.data.fixtures import FixtureSet
 from harness.data.windows import rotate_xy_q14
 from harness.energy import estimate_energy
-from harness.evaluate import board_family
-from harness.reference import FLOAT_TOLERANCE, load_reference
+from harness.evaluate import board_family, check_case
+from harness.reference import load_reference
 from harness.targets.base import Target, WrongBoard
 from protocol import ScoreKind, TimeBase
 
@@ -129,12 +129,15 @@ class StreamRun:
         return d
 
 
-def run_stream(target: Target, fx: FixtureSet, models: Path, hop: int = 25, samples_per_frame: int = 5,
+def run_stream(target: Target, fx: FixtureSet, models: ModelDescriptor, hop: int | None = None,
+               samples_per_frame: int = 5,
                drop_frames: Iterable[int] = (), limit_streams: int | None = None) -> StreamRun:
     """Replay the fixture streams through ``target`` in stream mode and check every window.
 
     ``drop_frames``: global indices of sample frames not sent (their stream sequence numbers are
-    skipped), to see the device detect the loss and the stream resynchronise."""
+    skipped), to see the device detect the loss and the stream resynchronise. ``hop``: default the
+    descriptor's."""
+    hop = models.hop if hop is None else hop
     streams = fixture_streams(fx)[:limit_streams]
     window = fx.windows.x.shape[1]
     if hop < 1 or window % samples_per_frame or hop % samples_per_frame:
@@ -154,7 +157,7 @@ def run_stream(target: Target, fx: FixtureSet, models: Path, hop: int = 25, samp
                 raise WrongBoard(f"{target.description}: the device says it is board {info.board!r}")
             if info.fault_flags:
                 raise RuntimeError(f"{target.description}: fault record at boot: {fault_text(info)}")
-            tpi = board.qemu.ticks_per_instruction if info.time_base == TimeBase.SYSTICK_ICOUNT else 1.0
+            tpi = board.qemu_machine().ticks_per_instruction if info.time_base == TimeBase.SYSTICK_ICOUNT else 1.0
             run.time_unit = ("instructions (QEMU -icount)" if info.time_base == TimeBase.SYSTICK_ICOUNT
                              else "DWT cycles" if target.kind == "board" else "Renode virtual cycles")
             run.clock_hz = board.clock_hz if info.time_base == TimeBase.SYSTICK_ICOUNT else info.clock_hz
@@ -162,6 +165,8 @@ def run_stream(target: Target, fx: FixtureSet, models: Path, hop: int = 25, samp
             cal_all = [rotate_xy_q14(np.stack([st.x[s:s + window] for s in starts]), fx.rotations[st.cow])
                        for st, starts in zip(streams, plan, strict=True) if starts]
             ref_all = load_reference(models, target.variant, np.concatenate(cal_all)) if cal_all else None
+            if ref_all is not None:
+                check_case(info, models, target.variant, target.description, ref_all)
             ref_at = np.cumsum([0] + [len(p) for p in plan])
             rot_now: tuple[int, int] | None = None
             last_id = 0
@@ -212,7 +217,7 @@ def run_stream(target: Target, fx: FixtureSet, models: Path, hop: int = 25, samp
                     if ref_all.exact:
                         ok = cls == want_cls and np.array_equal(scores, want)
                     else:
-                        ok = cls == want_cls and float(np.abs(scores - want).max()) <= FLOAT_TOLERANCE
+                        ok = cls == want_cls and float(np.abs(scores - want).max()) <= float(ref_all.tolerance or 0.0)
                     if ok:
                         run.windows_verified += 1
                     else:

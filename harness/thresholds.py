@@ -9,10 +9,9 @@ the file, the board/variant and the key.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from harness.data.recordings import CLASS_NAMES
 
 __all__ = ["ACCEPTANCE_FILE", "KEYS", "Thresholds", "ThresholdsError", "load_thresholds"]
 
@@ -61,7 +60,7 @@ def _number(where: str, key: str, v: object) -> float:
     return float(v)
 
 
-def _entry(path: Path, board: str, variant: str, raw: object) -> Thresholds:
+def _entry(path: Path, board: str, variant: str, raw: object, classes: Sequence[str]) -> Thresholds:
     where = f"{path}: {board}/{variant}"
     if not isinstance(raw, dict):
         raise ThresholdsError(f"{where}: must be an object of thresholds, got {type(raw).__name__}")
@@ -72,14 +71,14 @@ def _entry(path: Path, board: str, variant: str, raw: object) -> Thresholds:
     for key, v in raw.items():
         if key == "min_recall":
             if isinstance(v, dict):
-                bad = sorted(set(v) - set(CLASS_NAMES))
+                bad = sorted(set(v) - set(classes))
                 if bad:
                     raise ThresholdsError(f"{where}: min_recall: unknown class(es) {', '.join(bad)}; "
-                                          f"known: {', '.join(CLASS_NAMES)}")
+                                          f"the model's classes: {', '.join(classes)}")
                 vals[key] = {c: _number(where, key, f) for c, f in v.items()}
             else:
                 f = _number(where, key, v)
-                vals[key] = dict.fromkeys(CLASS_NAMES, f)
+                vals[key] = dict.fromkeys(classes, f)
         elif key in ("min_windows", "max_flash_bytes", "max_ram_bytes"):
             f = _number(where, key, v)
             if f != int(f):
@@ -90,8 +89,9 @@ def _entry(path: Path, board: str, variant: str, raw: object) -> Thresholds:
     return Thresholds(source=str(path), **vals)  # type: ignore[arg-type]
 
 
-def load_thresholds(path: Path = ACCEPTANCE_FILE) -> dict[tuple[str, str], Thresholds]:
-    """Every (board, variant) entry of a thresholds file, validated.
+def load_thresholds(path: Path, classes: Sequence[str]) -> dict[tuple[str, str], Thresholds]:
+    """Every (board, variant) entry of a thresholds file, validated; ``min_recall`` by the model's
+    ``classes`` (the descriptor's).
 
     Format: ``{"thresholds": {board: {variant: {key: value, ...}}}}`` with the keys of :data:`KEYS`.
 
@@ -114,7 +114,7 @@ def load_thresholds(path: Path = ACCEPTANCE_FILE) -> dict[tuple[str, str], Thres
         if not isinstance(variants, dict):
             raise ThresholdsError(f"{path}: {board}: must be an object of variants")
         for variant, entry in variants.items():
-            out[(board, variant)] = _entry(path, board, variant, entry)
+            out[(board, variant)] = _entry(path, board, variant, entry, classes)
     if not out:
         raise ThresholdsError(f"{path}: no thresholds in the file")
     return out

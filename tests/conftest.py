@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.descriptor import load_descriptor
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 SHARED_DATA = REPO.parent / "shared" / "data" / "db-cow-walking"
+CATTLE = load_descriptor()
+"""the packaged cattle model descriptor"""
 
 needs_shared_data = pytest.mark.skipif(
     not SHARED_DATA.is_dir(), reason=f"shared recordings not found at {SHARED_DATA}"

@@ -86,12 +86,76 @@ def _write(p: Path, text: str) -> Path:
     return p
 
 
+def _descriptor(t: Path, old: str = "", new: str = "") -> str:
+    """A copy of the packaged descriptor with ``old`` replaced by ``new`` (paths made absolute)."""
+    from harness.config.descriptor import PACKAGED_DESCRIPTOR
+
+    text = PACKAGED_DESCRIPTOR.read_text().replace('"../../fixtures/', f'"{FIXTURES}/')
+    assert old in text
+    return _file(t, "model.toml", text.replace(old, new))
+
+
+def _boards_file(t: Path, old: str = "", new: str = "") -> str:
+    """A boards file with one board, 'acmetag' (the packaged ear tag's facts), ``old`` -> ``new``."""
+    from harness.boards import BOARDS_FILE
+
+    body = "[eartag]" + BOARDS_FILE.read_text().split("\n[eartag]", 1)[1]
+    body = body.replace("[eartag", "[acmetag")
+    assert old in body
+    return _file(t, "boards.toml", body.replace(old, new))
+
+
 BAD: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("limit zero", lambda t: ["run", "--limit", "0"], "--limit: 0 must be at least 1"),
     ("limit negative", lambda t: ["run", "--limit", "-5"], "--limit: -5 must be at least 1"),
     ("limit not a number", lambda t: ["run", "--limit", "ten"], "--limit: 'ten' is not a whole number"),
     ("depth zero", lambda t: ["run", "--depth", "0"], "--depth: 0 must be at least 1"),
-    ("unknown board", lambda t: ["run", "--board", "toaster"], "argument --board: invalid choice: 'toaster'"),
+    ("unknown board", lambda t: ["run", "--board", "toaster"],
+     "option --board: unknown board 'toaster'; known: collar, eartag (a team's own board comes from a boards file"),
+    ("descriptor missing", lambda t: ["run", "--descriptor", str(t / "none.toml")],
+     "none.toml: model descriptor not found"),
+    ("descriptor not TOML", lambda t: ["run", "--descriptor", _file(t, "m.toml", "[model\n")],
+     "m.toml: not valid TOML"),
+    ("descriptor a folder", lambda t: ["run", "--descriptor", str(t)], "a folder, not a model descriptor"),
+    ("descriptor classes not a list", lambda t: ["run", "--descriptor", _descriptor(
+        t, 'classes = ["grazing", "walking", "resting", "other"]', 'classes = "grazing"')],
+     "model.toml: model.classes: must be a list of non-empty names"),
+    ("descriptor class named twice", lambda t: ["run", "--descriptor", _descriptor(
+        t, '"resting", "other"]', '"resting", "walking"]')], "model.classes: walking named twice"),
+    ("descriptor hop above the window", lambda t: ["run", "--descriptor", _descriptor(t, "hop = 25", "hop = 51")],
+     "model.hop: 51 outside 1..50"),
+    ("descriptor unknown key", lambda t: ["run", "--descriptor", _descriptor(t, "channels = 3", "chanels = 3")],
+     "model.chanels: unknown key"),
+    ("descriptor unknown reference kind", lambda t: ["run", "--descriptor", _descriptor(
+        t, 'reference = "dq"\nfile = "student_w8a16"', 'reference = "tflite"\nfile = "student_w8a16"')],
+     "variants.w8a16.reference: 'tflite' unknown; known: torch, dq, expected"),
+    ("descriptor float variant without tolerance", lambda t: ["run", "--descriptor", _descriptor(
+        t, "tolerance = 1e-3", "")], "variants.float32.tolerance: missing"),
+    ("descriptor window differs from the fixtures", lambda t: ["run", "--descriptor", _descriptor(
+        t, "window = 50", "window = 64")], "window_samples: 50, but model.window of"),
+    ("descriptor classes differ from the fixtures", lambda t: ["run", "--descriptor", _descriptor(
+        t, '"other"]', '"other", "ruminating"]')], "label_map:"),
+    ("descriptor without the variant", lambda t: ["run", "--variant", "w8a8", "--descriptor", _descriptor(
+        t, '[variants.w8a8]\nreference = "dq"\nfile = "student_w8a8"\n', "")],
+     "option --variant: w8a8: "),
+    ("descriptor names a missing reference", lambda t: ["run", "--variant", "w8a16", "--descriptor", _descriptor(
+        t, 'file = "student_w8a16"', 'file = "student_w9a16"')],
+     "student_w9a16.json: reference file missing for variant w8a16"),
+    ("boards file missing", lambda t: ["run", "--boards", str(t / "b.toml")], "b.toml: boards file not found"),
+    ("boards file bad clock", lambda t: ["run", "--boards", _boards_file(
+        t, "clock_hz = 64_000_000", 'clock_hz = "fast"')],
+     "boards.toml: acmetag.clock_hz: must be a number above 0, got 'fast'"),
+    ("boards file unknown key", lambda t: ["run", "--boards", _boards_file(t, "fpu = true", "fpu = true\nfpus = 1")],
+     "boards.toml: acmetag.fpus: unknown key"),
+    ("boards file unknown uart", lambda t: ["run", "--boards", _boards_file(t, 'uart = "cmsdk"', 'uart = "16550"')],
+     "acmetag.qemu.uart: '16550' unknown; known: pl011, cmsdk"),
+    ("boards file without power", lambda t: ["run", "--boards", _boards_file(
+        t, "[acmetag.power]\nrun_current_a = 0.0033", "[acmetag.powr]\nrun_current_a = 0.0033")],
+     "acmetag.powr: unknown key"),
+    ("recall floor for a class the model lacks", lambda t: ["run", "--board", "collar", "--variant", "w8a16",
+                                                            "--thresholds",
+                                                            _thresholds(t, {"min_recall": {"ruminating": 0.5}})],
+     "min_recall: unknown class(es) ruminating; the model's classes: grazing, walking, resting, other"),
     ("unknown variant", lambda t: ["run", "--variant", "w4a4"], "argument --variant: invalid choice: 'w4a4'"),
     ("fixtures folder missing", lambda t: ["run", "--fixtures", str(t / "nope")],
      "nope/windows.npz: fixture file missing"),
@@ -103,7 +167,7 @@ BAD: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("rotation of 1e6", lambda t: ["run", "--fixtures", str(_fixture_copy(t, _set(ROT, [1000000, 1000000])))],
      "all_cows.1217: (1000000, 1000000) is not a rotation"),
     ("wrong window_samples", lambda t: ["run", "--fixtures", str(_fixture_copy(t, _set(["window_samples"], 64)))],
-     "window_samples: 64, but the windows hold 50 samples each"),
+     "window_samples: 64, but model.window of"),
     ("permuted label map", lambda t: ["run", "--fixtures", str(_fixture_copy(
         t, _set(["label_map"], {"0": "walking", "1": "grazing", "2": "resting", "3": "other"})))],
      "label_map: "),
@@ -114,7 +178,8 @@ BAD: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("truncated npz with its hash", lambda t: ["run", "--fixtures", str(_truncated_npz(t))],
      "windows.npz: not a readable npz archive"),
     ("samples not int16", lambda t: ["run", "--fixtures", str(_fixture_copy(
-        t, edit_npz=lambda a: a.update(x=a["x"].astype(np.float32))))], "x must be int16[N, T, 3]"),
+        t, edit_npz=lambda a: a.update(x=a["x"].astype(np.float32))))],
+     "x must be int16[N, 50, 3] (model.window, model.channels of"),
     ("labels out of range", lambda t: ["run", "--fixtures", str(_fixture_copy(
         t, edit_npz=lambda a: a.update(y=a["y"] + 7)))], "y holds labels outside 0..3"),
     ("thresholds missing", lambda t: ["run", "--thresholds", str(t / "none.json")],
@@ -150,7 +215,7 @@ BAD: list[tuple[str, Callable[[Path], list[str]], str]] = [
                                     _file(t, "fw.elf", "hello")], "fw.elf: not an ELF file"),
     ("image for two boards", lambda t: ["run", "--variant", "w8a16", "--image", "README.md"],
      "option --image: an image is built for one board"),
-    ("models folder missing", lambda t: ["run", "--models", str(t / "models")], "model file missing for variant"),
+    ("models folder missing", lambda t: ["run", "--models", str(t / "models")], "reference file missing for variant"),
     ("bad link fault spec", lambda t: ["run", "--link-faults", "flip:lots"], "rate 'lots' is not a number"),
     ("resume with a header-less journal", lambda t: ["run", "--board", "collar", "--variant", "w8a16", "--resume",
                                                      "--report", _journal(t)],

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, SHARED_DATA, needs_shared_data
+from conftest import CATTLE, FIXTURES, SHARED_DATA, needs_shared_data
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -134,7 +134,7 @@ def test_npz_writer_is_byte_reproducible(tmp_path: Path) -> None:
 
 
 def test_committed_fixtures_load_and_hold_held_out_cows_of_all_classes() -> None:
-    fx = load_fixtures(FIXTURES / "recordings")
+    fx = load_fixtures(FIXTURES / "recordings", CATTLE)
     assert fx.windows.x.dtype == np.int16 and fx.windows.x.shape[1:] == (50, 3)
     assert sorted(fx.windows.cows) == sorted(fx.meta["cows"])  # type: ignore[arg-type]
     for cow in fx.windows.cows:
@@ -149,9 +149,9 @@ def test_tampered_fixture_is_refused(tmp_path: Path) -> None:
     raw[-40] ^= 0xFF
     (tmp_path / "windows.npz").write_bytes(bytes(raw))
     with pytest.raises(RecordingError, match="does not match"):
-        load_fixtures(tmp_path)
+        load_fixtures(tmp_path, CATTLE)
     with pytest.raises(FileNotFoundError, match="hil fixtures build"):
-        load_fixtures(tmp_path / "missing")
+        load_fixtures(tmp_path / "missing", CATTLE)
 
 
 @needs_shared_data
@@ -173,7 +173,7 @@ def test_fixtures_build_takes_other_cows_and_keeps_every_window_unless_capped(tm
     from harness.data.recordings import RecordingError
 
     meta = build_fixtures(SHARED_DATA, tmp_path, cows=("4119",))
-    fx = load_fixtures(tmp_path)
+    fx = load_fixtures(tmp_path, CATTLE)
     assert set(fx.windows.cow.tolist()) == {"4119"}
     assert meta["n_windows"] == meta["windows_before_cap"] == len(fx.windows)
     assert (fx.windows.y == 2).sum() > 0  # the restored Resting excerpts of cow 4119

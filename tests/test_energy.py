@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, needs_qemu
+from conftest import CATTLE, FIXTURES, needs_qemu
 
 from harness.boards import BOARDS
 from harness.energy import MarkedTrace, PowerMeter, energy_per_span, estimate_energy, meter_backends
@@ -75,8 +75,8 @@ def test_a_meter_measures_the_energy_per_inference_and_the_report_says_measured(
     from harness.evaluate import run_device
     from harness.targets import QemuTarget
 
-    fx = load_fixtures(FIXTURES / "recordings")
-    run = run_device(QemuTarget("eartag", "w8a16"), fx, FIXTURES / "models", tmp_path / "j.jsonl", limit=25,
+    fx = load_fixtures(FIXTURES / "recordings", CATTLE)
+    run = run_device(QemuTarget("eartag", "w8a16"), fx, CATTLE, tmp_path / "j.jsonl", limit=25,
                      log=lambda m: None, meter=_TraceMeter(MEASURE_WINDOWS))
     v = BOARDS["eartag"].supply_v
     assert run.energy_uj_mean == pytest.approx(300 * 1e-5 * 3e-3 * v * 1e6)
@@ -89,7 +89,7 @@ def test_a_meter_that_sees_too_few_marker_spans_is_an_error(tmp_path: Path) -> N
     from harness.evaluate import run_device
     from harness.targets import QemuTarget
 
-    fx = load_fixtures(FIXTURES / "recordings")
+    fx = load_fixtures(FIXTURES / "recordings", CATTLE)
     with pytest.raises(RuntimeError, match="3 complete marker spans for 20 inferences"):
-        run_device(QemuTarget("eartag", "w8a16"), fx, FIXTURES / "models", tmp_path / "j.jsonl", limit=25,
+        run_device(QemuTarget("eartag", "w8a16"), fx, CATTLE, tmp_path / "j.jsonl", limit=25,
                    log=lambda m: None, meter=_TraceMeter(3))

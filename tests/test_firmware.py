@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, REPO, needs_qemu
+from conftest import CATTLE, FIXTURES, REPO, needs_qemu
 
 from harness.boards import BOARDS
 from harness.client import DeviceClient, ModelMismatch, open_transport
@@ -41,7 +41,7 @@ def test_host_kernels_and_model_match_the_reference_under_asan_and_ubsan(variant
     r = subprocess.run([str(FW / binary), str(FW / "tests" / "vectors")], capture_output=True, text=True, cwd=FW,
                        env={**os.environ, "ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "halt_on_error=1"})
     assert r.returncode == 0, r.stdout + r.stderr
-    n = len(load_fixtures(FIXTURES / "recordings").windows.x)
+    n = len(load_fixtures(FIXTURES / "recordings", CATTLE).windows.x)
     want = "model float32 (1e-3)" if variant == "float32" else f"model {variant} (bit-exact)"
     assert f"{want:<22} {n:6d} vectors ok" in r.stdout, r.stdout
     assert "0 failed suite(s)" in r.stdout
@@ -116,7 +116,7 @@ def _raw_frames(c: DeviceClient, deadline: float, want: int = 1) -> list[Frame]:
 
 @needs_qemu
 def test_a_retry_with_the_same_sequence_number_replays_the_cached_result(collar_q: DeviceClient) -> None:
-    x = load_fixtures(FIXTURES / "recordings").calibrated_x()[7]
+    x = load_fixtures(FIXTURES / "recordings", CATTLE).calibrated_x()[7]
     wire = encode_frame(Infer(7, 50, 3, tuple(int(v) for v in x.ravel())), 4242)
     collar_q._write(wire)
     first = _raw_frames(collar_q, time.monotonic() + 10)[0]
@@ -153,7 +153,7 @@ def test_garbage_and_bad_frames_get_errors_and_the_link_recovers(collar_q: Devic
     assert after.unknown_types == before.unknown_types + 1 and after.payload_errors == before.payload_errors + 1
     assert after.cobs_errors + after.length_errors > before.cobs_errors + before.length_errors
     assert after.rx_overruns == 0
-    x = load_fixtures(FIXTURES / "recordings").calibrated_x()
+    x = load_fixtures(FIXTURES / "recordings", CATTLE).calibrated_x()
     assert collar_q.infer(1, x[1]).window_id == 1
 
 
@@ -167,11 +167,11 @@ def test_a_window_of_the_wrong_shape_is_refused(collar_q: DeviceClient) -> None:
 
 @needs_qemu
 def test_a_device_with_another_model_is_refused_naming_both_hashes(tmp_path: Path) -> None:
-    fx = load_fixtures(FIXTURES / "recordings")
+    fx = load_fixtures(FIXTURES / "recordings", CATTLE)
     wrong = build_firmware("collar-qemu", "w16a16")
     target = QemuTarget("collar", "w8a16", elf=wrong)
     with pytest.raises(ModelMismatch) as err:
-        run_device(target, fx, FIXTURES / "models", tmp_path / "j.jsonl", limit=2, log=lambda m: None)
+        run_device(target, fx, CATTLE, tmp_path / "j.jsonl", limit=2, log=lambda m: None)
     msg = str(err.value)
     assert GENERATED["w16a16"]["model_hash"] in msg and GENERATED["w8a16"]["model_hash"] in msg
     assert target.proc is None  # QEMU was reaped
@@ -245,8 +245,8 @@ def test_a_hardfault_is_recorded_and_reported_by_the_next_boot(board: str) -> No
 @needs_qemu
 def test_pipelined_streaming_keeps_results_exact_and_in_order(tmp_path: Path) -> None:
     """Depth 2: the next window waits in the device's receive ring while it computes."""
-    fx = load_fixtures(FIXTURES / "recordings")
-    run = run_device(QemuTarget("eartag", "w8a16"), fx, FIXTURES / "models", tmp_path / "j.jsonl", limit=40,
+    fx = load_fixtures(FIXTURES / "recordings", CATTLE)
+    run = run_device(QemuTarget("eartag", "w8a16"), fx, CATTLE, tmp_path / "j.jsonl", limit=40,
                      log=lambda m: None, depth=2)
     assert run.versus_reference.n_exact == 40  # type: ignore[union-attr]
     assert run.link["retries"] == 0 and run.link["bad_frames"] == 0 and run.link["stale_frames"] == 0
@@ -265,7 +265,7 @@ def test_kernels_and_model_match_the_reference_on_the_target_core(board: str, va
                         "-nodefaults", "-semihosting-config", "enable=on,target=native", "-kernel", elf],
                        capture_output=True, text=True, cwd=FW, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    n = len(load_fixtures(FIXTURES / "recordings").windows.x)
+    n = len(load_fixtures(FIXTURES / "recordings", CATTLE).windows.x)
     want = "model float32 (1e-3)" if variant == "float32" else f"model {variant} (bit-exact)"
     assert f"{want:<22} {n:6d} vectors ok" in r.stdout and "0 failed suite(s)" in r.stdout, r.stdout
 
@@ -276,7 +276,7 @@ def test_the_paper_scale_images_build_and_fit_the_real_parts() -> None:
     real parts' memory (a missing source in its make rule once broke the benchmark)."""
     from harness.fwbench import build_paper_images
 
-    build_paper_images(load_fixtures(FIXTURES / "recordings"), ["collar", "eartag"], log=lambda m: None)
+    build_paper_images(load_fixtures(FIXTURES / "recordings", CATTLE), ["collar", "eartag"], log=lambda m: None)
     for board in ("collar", "eartag"):
         for v in ("float32", "w8a16"):
             sizes = image_size(firmware_image(f"{board}-qemu", f"paper_{v}"))
@@ -291,9 +291,9 @@ def test_a_hardfault_mid_run_fails_the_window_it_faulted_in_names_it_and_the_run
     its boot frame fails that window at once, the reset is named at window 19 with its fault record,
     and every other window is verified bit-exact on the rebooted device."""
     _make(f"build/fw/{board}-qemu/faultmid_w8a16/fw.elf")
-    fx = load_fixtures(FIXTURES / "recordings")
+    fx = load_fixtures(FIXTURES / "recordings", CATTLE)
     target = QemuTarget(board, "w8a16", elf=firmware_image(f"{board}-qemu", "faultmid_w8a16"))
-    run = run_device(target, fx, FIXTURES / "models", tmp_path / "j.jsonl", limit=30, log=lambda m: None)
+    run = run_device(target, fx, CATTLE, tmp_path / "j.jsonl", limit=30, log=lambda m: None)
     assert [f["index"] for f in run.failures] == [19]
     assert "rebooted (its boot frame arrived) while Infer" in run.failures[0]["reason"]
     assert len(run.resets) == 1 and run.resets[0].startswith("device reset (boot 1 -> 2) detected at window 19; ")

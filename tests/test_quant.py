@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES, REPO
+from conftest import CATTLE, FIXTURES, REPO
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.config.descriptor import load_descriptor
 from harness.data.fixtures import load_fixtures
 from harness.quant.calibrate import VARIANTS, float_params, float_trace, torch_logits
 from harness.quant.export import render_exports
@@ -27,12 +28,13 @@ from harness.training.models import GruStudent
 from harness.training.train import load_model
 
 MODELS = FIXTURES / "models"
+CLASSES = load_descriptor().classes
 
 
 @pytest.fixture(scope="module")
 def x_fixture() -> np.ndarray:
     """Calibrated counts of every fixture window."""
-    return load_fixtures(FIXTURES / "recordings").calibrated_x()
+    return load_fixtures(FIXTURES / "recordings", CATTLE).calibrated_x()
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +107,7 @@ def test_default_variant_meets_the_accuracy_contract(student: GruStudent, x_fixt
     """w8a16: argmax agreement with the float student >= 99% of held-out windows, MCC within 0.01."""
     from harness.metrics import score
 
-    y = load_fixtures(FIXTURES / "recordings").windows.y
+    y = load_fixtures(FIXTURES / "recordings", CATTLE).windows.y
     fl = torch_logits(student, x_fixture)
     _, cq = model_forward_q(load_quant(MODELS / "student_w8a16"), x_fixture)
     assert (cq == fl.argmax(1)).mean() >= 0.99
@@ -172,7 +174,7 @@ def _same_vectors(committed: str, fresh: str, name: str) -> str | None:
 
 def test_kernel_vectors_are_not_stale() -> None:
     vec = REPO / "device_fw" / "tests" / "vectors"
-    for name, text in render_vectors(MODELS, load_fixtures(FIXTURES / "recordings")).items():
+    for name, text in render_vectors(MODELS, load_fixtures(FIXTURES / "recordings", CATTLE)).items():
         diff = _same_vectors((vec / name).read_text(), text, name)
         assert diff is None, (f"{diff}: the committed vectors and the ones computed here from the same models "
                               "differ beyond CPU noise: the exporter, the references or the models changed")
@@ -221,11 +223,11 @@ def test_the_exporter_proves_32_bit_sums_per_layer_and_falls_back_to_64_bit_when
     assert wb[:8].tolist() == [1, 2, 4, 5, 7, 8, 10, 11]  # pair 0 of rows 0..3
 
     m = load_quant(MODELS / "student_w8a16")
-    shipped = render_quant(m, MODELS / "student_w8a16.npz")
+    shipped = render_quant(m, MODELS / "student_w8a16.npz", CLASSES)
     assert shipped.count("32-bit accumulators, blocked") == 8 and "64-bit reference" not in shipped
     g = m.gates["r"]
     big = replace(g, w_h=np.full_like(g.w_h, 127), b_h=np.full_like(g.b_h, 2**31 - 2**20))  # built to overflow
-    text = render_quant(replace(m, gates={**m.gates, "r": big}), MODELS / "student_w8a16.npz")
+    text = render_quant(replace(m, gates={**m.gates, "r": big}), MODELS / "student_w8a16.npz", CLASSES)
     line = next(ln for ln in text.splitlines() if "r.h    bound" in ln)
     assert ">= 2^31" in line and "64-bit reference kernel (nn_fully_connected_s8w)" in line
     assert "q_r_h_w[" in text and "q_r_h_wb[" not in text and "q_r_i_wb[" in text and "q_r_i_wc[" in text

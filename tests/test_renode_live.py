@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, needs_qemu
+from conftest import CATTLE, FIXTURES, needs_qemu
 
 from harness.boards import BOARDS
 from harness.data.fixtures import load_fixtures
@@ -34,8 +34,8 @@ WINDOWS = 6
 def test_both_boards_and_variants_classify_on_renode(board: str, variant: str, tmp_path: Path) -> None:
     from harness.evaluate import run_device
 
-    run = run_device(RenodeTarget(board, variant, workdir=tmp_path), load_fixtures(FIXTURES / "recordings"),
-                     FIXTURES / "models", tmp_path / "j.jsonl", limit=WINDOWS, log=lambda m: None)
+    run = run_device(RenodeTarget(board, variant, workdir=tmp_path), load_fixtures(FIXTURES / "recordings", CATTLE),
+                     CATTLE, tmp_path / "j.jsonl", limit=WINDOWS, log=lambda m: None)
     assert run.n == WINDOWS and run.link.get("retries", 0) == 0
     v = run.versus_reference
     if isinstance(v, BitExact):
@@ -54,10 +54,10 @@ def test_renode_counts_the_instructions_qemu_counts(board: str, tmp_path: Path) 
     from harness.run import read_journal
     from harness.targets import QemuTarget
 
-    fx = load_fixtures(FIXTURES / "recordings")
+    fx = load_fixtures(FIXTURES / "recordings", CATTLE)
     counts = []
     for t in (RenodeTarget(board, "w8a16", workdir=tmp_path), QemuTarget(board, "w8a16")):
-        run_device(t, fx, FIXTURES / "models", tmp_path / f"{t.kind}.jsonl", limit=WINDOWS, log=lambda m: None)
+        run_device(t, fx, CATTLE, tmp_path / f"{t.kind}.jsonl", limit=WINDOWS, log=lambda m: None)
         _, results, failures, _ = read_journal(tmp_path / f"{t.kind}.jsonl")
         assert not failures and sorted(results) == list(range(WINDOWS))
         counts.append(np.array([results[i].cycles for i in range(WINDOWS)], dtype=float))
@@ -69,8 +69,8 @@ def test_renode_counts_the_instructions_qemu_counts(board: str, tmp_path: Path) 
 def test_stream_mode_on_renode(tmp_path: Path) -> None:
     from harness.stream import run_stream
 
-    s = run_stream(RenodeTarget("eartag", "w8a16", workdir=tmp_path), load_fixtures(FIXTURES / "recordings"),
-                   FIXTURES / "models", limit_streams=1)
+    s = run_stream(RenodeTarget("eartag", "w8a16", workdir=tmp_path), load_fixtures(FIXTURES / "recordings", CATTLE),
+                   CATTLE, limit_streams=1)
     assert s.windows_verified == s.windows_expected > 0 and not s.mismatches and not s.missing
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ctypes
 
 import numpy as np
-from conftest import FIXTURES, needs_qemu
+from conftest import CATTLE, FIXTURES, needs_qemu
 from cproto import FW, build_host
 
 from harness.data.fixtures import load_fixtures
@@ -19,7 +19,7 @@ def test_the_device_rotation_is_bit_exact_with_rotate_xy_q14_on_an_int16_sweep()
     lib = ctypes.CDLL(str(FW / "build" / "host" / "libproto_host.so"))
     i16p = ctypes.POINTER(ctypes.c_int16)
     lib.calib_rotate_xy_q14.argtypes = [ctypes.c_int16, ctypes.c_int16, i16p, i16p]
-    fx = load_fixtures(FIXTURES / "recordings")
+    fx = load_fixtures(FIXTURES / "recordings", CATTLE)
     rotations = [*fx.rotations.values(), (16384, 0), (-16384, 0), (0, 16384), (11585, -11585), (16547, 0)]
     rng = np.random.default_rng(1)
     edges = np.array([-32768, -32767, -1, 0, 1, 32766, 32767], dtype=np.int16)
@@ -37,7 +37,7 @@ def test_the_device_rotation_is_bit_exact_with_rotate_xy_q14_on_an_int16_sweep()
 
 
 def test_streams_are_whole_bouts_and_cover_every_fixture_window() -> None:
-    fx = load_fixtures(FIXTURES / "recordings")
+    fx = load_fixtures(FIXTURES / "recordings", CATTLE)
     streams = fixture_streams(fx)
     assert fx.bouts is not None and len(streams) > 0
     by_bout = {s.bout: s for s in streams}
@@ -53,9 +53,9 @@ def test_a_lost_sample_frame_is_detected_its_windows_reported_lost_and_the_strea
     from harness.stream import run_stream
     from harness.targets import QemuTarget
 
-    fx = load_fixtures(FIXTURES / "recordings")
-    clean = run_stream(QemuTarget("eartag", "w8a16"), fx, FIXTURES / "models", limit_streams=3)
-    lossy = run_stream(QemuTarget("eartag", "w8a16"), fx, FIXTURES / "models", limit_streams=3, drop_frames=[30])
+    fx = load_fixtures(FIXTURES / "recordings", CATTLE)
+    clean = run_stream(QemuTarget("eartag", "w8a16"), fx, CATTLE, limit_streams=3)
+    lossy = run_stream(QemuTarget("eartag", "w8a16"), fx, CATTLE, limit_streams=3, drop_frames=[30])
     assert clean.passed and clean.windows_lost == 0
     # frame 30 holds samples 150..154 of a stream: the windows starting at 125 and 150 overlap it
     assert lossy.passed and lossy.windows_lost == 2

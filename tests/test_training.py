@@ -12,16 +12,16 @@ from harness.training.train import FitConfig, fit, predict_logits
 
 
 def test_model_sizes_and_macs() -> None:
-    s = GruStudent(256, 64)
+    s = GruStudent(256, 64, 4)
     assert count_params(s) == 3 * 64 + 64 + 2 * 3 * 64 * 64 + 2 * 3 * 64 + 64 * 64 + 64 + 64 * 4 + 4
     assert 6.0e6 < s.macs() < 6.5e6  # the seed paper's ~6.4 M multiplications per 256-sample window
-    t = ResNetTeacher(50)
+    t = ResNetTeacher(50, 4)
     assert [b.body[0].out_channels for b in t.blocks] == [64, 128, 128]
     assert [m.kernel_size[0] for m in t.blocks[0].body if isinstance(m, torch.nn.Conv1d)] == [8, 5, 3]
 
 
 def test_normalisation_mean_is_integer_counts() -> None:
-    s = GruStudent(50, 16)
+    s = GruStudent(50, 16, 4)
     s.norm.fit(torch.tensor([[[1.0, 2.0, 3.0], [2.0, 3.0, 5.0]]]))
     assert s.norm.mean.tolist() == [2.0, 2.0, 4.0]  # rounded: the device subtracts integers
 
@@ -35,19 +35,19 @@ def test_kd_fit_is_deterministic_and_learns_a_separable_toy_problem() -> None:
     accs = []
     for _ in range(2):
         torch.manual_seed(0)
-        m = GruStudent(50, 16)
+        m = GruStudent(50, 16, 4)
         fit(m, x, y, x, y, cfg, soft_logits=soft)
         accs.append((predict_logits(m, x).argmax(1) == y).mean())
     assert accs[0] == accs[1] and accs[0] > 0.7  # chance is 0.25
     with pytest.raises(ValueError, match="teacher logits"):
-        fit(GruStudent(50, 16), x, y, x, y, FitConfig(alpha=0.0))
+        fit(GruStudent(50, 16, 4), x, y, x, y, FitConfig(alpha=0.0))
 
 
 def test_feature_matching_fits_deterministically_and_leaves_the_model_unchanged_in_shape() -> None:
     rng = np.random.default_rng(1)
     y = np.repeat(np.arange(4), 48)
     x = (rng.normal(0, 300, (192, 50, 3)) + (y[:, None, None] - 1.5) * 2000).astype(np.int16)
-    teacher = ResNetTeacher(50, filters=(8, 8, 8))
+    teacher = ResNetTeacher(50, 4, filters=(8, 8, 8))
     with torch.no_grad():
         feats = teacher.features(torch.from_numpy(x.astype(np.float32))).numpy()
     assert feats.shape == (192, 8)
@@ -55,9 +55,9 @@ def test_feature_matching_fits_deterministically_and_leaves_the_model_unchanged_
     outs = []
     for _ in range(2):
         torch.manual_seed(0)
-        m = GruStudent(50, 16)
+        m = GruStudent(50, 16, 4)
         fit(m, x, y, x, y, cfg, soft_logits=np.eye(4)[y] * 5.0, feat_target=feats, feat_weight=1.0)
-        assert set(m.state_dict()) == set(GruStudent(50, 16).state_dict())  # the map is not part of it
+        assert set(m.state_dict()) == set(GruStudent(50, 16, 4).state_dict())  # the map is not part of it
         outs.append(predict_logits(m, x))
     assert np.array_equal(outs[0], outs[1]) and (outs[0].argmax(1) == y).mean() > 0.7
     xt = torch.from_numpy(x[:5].astype(np.float32))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import CATTLE
 
 from harness.evaluate import _budget, _floor, check_acceptance, failed_run
 from harness.metrics import Scores, compare_bit_exact
@@ -24,7 +25,7 @@ def test_a_budget_met_exactly_passes_and_a_hair_over_fails() -> None:
 @pytest.mark.parametrize(("hits", "passed"), [(3, True), (2, False)])
 def test_a_recall_floor_is_met_at_equality_only(hits: int, passed: bool) -> None:
     """Walking 3/4 = 0.75 against a floor of 0.75 passes; 2/4 fails."""
-    run = failed_run("collar", "w8a16", "qemu", 4, "placeholder")
+    run = failed_run("collar", "w8a16", "qemu", 4, "placeholder", CATTLE.classes)
     run.checks = []
     run.labels = Scores(4, 0.75, 0.75, 0.5, ((0, 0, 0, 0), (4 - hits, hits, 0, 0), (0, 0, 0, 0), (0, 0, 0, 0)))
     t = Thresholds(source="test", min_windows=0, min_recall={"walking": 0.75})
@@ -48,7 +49,7 @@ def test_a_bit_exact_comparison_of_other_shapes_is_an_error() -> None:
 
 def test_an_intact_reply_that_differs_is_a_mismatch_not_verified_and_fails_the_case() -> None:
     """One word, one meaning: 'verified' counts only replies that match their reference."""
-    run = failed_run("collar", "w8a16", "qemu", 4, "placeholder")
+    run = failed_run("collar", "w8a16", "qemu", 4, "placeholder", CATTLE.classes)
     run.checks, run.aborted = [], None
     run.device_classes = [0, 1, 2, 3]
     run.n_mismatches = 1

@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import CATTLE
 
 from harness.evaluate import DeviceRun, board_family, check_acceptance, failed_run
 from harness.metrics import BitExact, FloatAgreement, Latency, Scores
@@ -30,7 +31,7 @@ def passing_run(**changes: object) -> DeviceRun:
         rtt_ms=Latency(12.34567, 14.0, 15.5, 12.9), energy_uj_mean=300.5, energy_basis="estimate",
         journal="journals/qemu_collar_w8a16.jsonl", resets=[], link={"windows_sent": 8, "retries": 2},
         flash_bytes=40_000, ram_bytes=9_000, device_classes=[0, 0, 1, 1, 2, 2, 0, 3],
-        window_index=list(range(8)), wall_s=4.56789,
+        window_index=list(range(8)), wall_s=4.56789, class_names=list(CATTLE.classes),
     )
     return dataclasses.replace(run, **changes)  # type: ignore[arg-type]
 
@@ -230,7 +231,7 @@ def test_no_thresholds_for_the_case_is_one_failed_check_naming_it() -> None:
 
 
 def test_a_case_that_never_ran_keeps_its_one_check_and_a_rerun_of_the_checks_uses_the_new_thresholds() -> None:
-    never = failed_run("collar", "w8a16", "qemu", 8, "QEMU did not start")
+    never = failed_run("collar", "w8a16", "qemu", 8, "QEMU did not start", CATTLE.classes)
     assert check_acceptance(never, {KEY: THRESHOLDS}) == [("run", False, "QEMU did not start")]
     run = passing_run()
     assert check_acceptance(run, {KEY: THRESHOLDS}) == PASSING_CHECKS
@@ -239,7 +240,7 @@ def test_a_case_that_never_ran_keeps_its_one_check_and_a_rerun_of_the_checks_use
 
 
 def test_failed_run_is_a_failing_empty_case_with_its_reason() -> None:
-    run = failed_run("eartag", "w16a16", "renode", 12, "no port")
+    run = failed_run("eartag", "w16a16", "renode", 12, "no port", CATTLE.classes)
     zero = Latency(0.0, 0.0, 0.0, 0.0)
     empty = Scores(0, 0.0, 0.0, 0.0, ((0, 0, 0, 0),) * 4)
     assert (run.board, run.variant, run.target, run.n, run.info) == ("eartag", "w16a16", "renode", 12, {})
@@ -322,7 +323,8 @@ def test_board_family_is_the_name_before_the_first_dash() -> None:
 def test_the_summary_of_cases_that_never_ran_says_nothing_was_measured_not_an_empty_line() -> None:
     from harness.report import summary_table
 
-    text = summary_table([failed_run("eartag", "w8a16", "renode", 406, "target unavailable: renode not found")])
+    text = summary_table([failed_run("eartag", "w8a16", "renode", 406, "target unavailable: renode not found",
+                                     CATTLE.classes)])
     assert "device time, energy: none measured (no case ran a window)" in text
     assert "device time: ," not in text and "\nenergy: \n" not in text + "\n"
     assert "FAIL eartag/w8a16 run: target unavailable: renode not found" in text

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.config.descriptor import ModelDescriptor
 from harness.data.recordings import (
     CLASS_NAMES,
     SAMPLE_RATE_HZ,
@@ -244,22 +245,32 @@ def _fail(path: Path, field: str, problem: str) -> RecordingError:
     return RecordingError(f"{path}: {field}: {problem}")
 
 
-def validate_meta(meta: object, path: Path, ws: WindowSet | None = None) -> dict[str, tuple[int, int]]:
-    """Check meta.json against its format (and against the windows, when given); return the
-    rotations by cow. Raises RecordingError naming the file, the field and the problem."""
+def validate_meta(meta: object, path: Path, model: ModelDescriptor,
+                  ws: WindowSet | None = None) -> dict[str, tuple[int, int]]:
+    """Check meta.json against its format and the model descriptor (and against the windows, when
+    given); return the rotations by cow. Raises RecordingError naming the file, the field and the
+    problem (and the descriptor's key, where the two differ)."""
     if not isinstance(meta, dict):
         raise _fail(path, "(top level)", f"must be an object, got {type(meta).__name__}")
     if meta.get("format") != FORMAT:
         raise _fail(path, "format", f"{meta.get('format')!r} is not {FORMAT!r} (a file of another version or kind)")
-    want_labels = {str(i): n for i, n in enumerate(CLASS_NAMES)}
+    want_labels = {str(i): n for i, n in enumerate(model.classes)}
     if meta.get("label_map") != want_labels:
-        raise _fail(path, "label_map", f"{meta.get('label_map')!r} differs from the classes the models were "
-                    f"trained on, {want_labels}")
+        raise _fail(path, "label_map", f"{meta.get('label_map')!r} differs from model.classes of {model.source}, "
+                    f"{want_labels}")
     win = meta.get("window_samples")
     if isinstance(win, bool) or not isinstance(win, int) or win < 1:
         raise _fail(path, "window_samples", f"must be a positive whole number, got {win!r}")
-    if meta.get("channels") != ["x", "y", "z"]:
-        raise _fail(path, "channels", f"must be ['x', 'y', 'z'], got {meta.get('channels')!r}")
+    if win != model.window:
+        raise _fail(path, "window_samples", f"{win}, but model.window of {model.source} is {model.window}")
+    ch = meta.get("channels")
+    if not isinstance(ch, list) or not all(isinstance(c, str) for c in ch) or len(ch) != model.channels:
+        raise _fail(path, "channels", f"must name the {model.channels} channels of model.channels in "
+                    f"{model.source}, got {ch!r}")
+    rate = meta.get("sample_rate_hz")
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or abs(float(rate) - model.sample_rate_hz) > 1e-9:
+        raise _fail(path, "sample_rate_hz", f"{rate!r}, but model.sample_rate_hz of {model.source} is "
+                    f"{model.sample_rate_hz:g}")
     doc = meta.get("orientation_rotation_q14")
     if not isinstance(doc, dict) or not isinstance(doc.get("all_cows"), dict):
         raise _fail(path, "orientation_rotation_q14.all_cows", "missing: the per-cow rotations")
@@ -287,9 +298,10 @@ def validate_meta(meta: object, path: Path, ws: WindowSet | None = None) -> dict
     return rotations
 
 
-def load_fixtures(fixture_dir: Path) -> FixtureSet:
+def load_fixtures(fixture_dir: Path, model: ModelDescriptor) -> FixtureSet:
     """Load a fixture folder; checks the npz against the hash in meta.json, and both against the
-    format. Raises FileNotFoundError or RecordingError naming file, field and problem."""
+    format and the model descriptor (classes, window, channels, rate). Raises FileNotFoundError or
+    RecordingError naming file, field and problem."""
     fixture_dir = Path(fixture_dir)
     npz, meta_path = fixture_dir / "windows.npz", fixture_dir / "meta.json"
     for p in (npz, meta_path):
@@ -299,7 +311,7 @@ def load_fixtures(fixture_dir: Path) -> FixtureSet:
         meta = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RecordingError(f"{meta_path}: not valid JSON: {exc}") from None
-    validate_meta(meta, meta_path)
+    validate_meta(meta, meta_path, model)
     raw = npz.read_bytes()
     sha = hashlib.sha256(raw).hexdigest()
     if sha != meta.get("windows_npz_sha256"):
@@ -314,8 +326,9 @@ def load_fixtures(fixture_dir: Path) -> FixtureSet:
         if isinstance(exc, RecordingError):
             raise
         raise RecordingError(f"{npz}: not a readable npz archive ({type(exc).__name__}: {exc})") from None
-    if ws.x.ndim != 3 or ws.x.shape[2] != 3 or ws.x.dtype != np.int16:
-        raise RecordingError(f"{npz}: x must be int16[N, T, 3], got {ws.x.dtype}{list(ws.x.shape)}")
+    if ws.x.ndim != 3 or ws.x.shape[1:] != (model.window, model.channels) or ws.x.dtype != np.int16:
+        raise RecordingError(f"{npz}: x must be int16[N, {model.window}, {model.channels}] (model.window, "
+                             f"model.channels of {model.source}), got {ws.x.dtype}{list(ws.x.shape)}")
     n = len(ws)
     if n == 0:
         raise RecordingError(f"{npz}: holds no windows: nothing could be verified")
@@ -324,9 +337,9 @@ def load_fixtures(fixture_dir: Path) -> FixtureSet:
     for name, arr in (("y", ws.y), ("cow", ws.cow), ("bout", ws.bout), ("start", ws.start)):
         if arr.shape != (n,):
             raise RecordingError(f"{npz}: {name} must have one entry per window ({n}), got shape {list(arr.shape)}")
-    if n and (ws.y.min() < 0 or ws.y.max() >= len(CLASS_NAMES)):
-        raise RecordingError(f"{npz}: y holds labels outside 0..{len(CLASS_NAMES) - 1}")
-    rotations = validate_meta(meta, meta_path, ws)
+    if n and (ws.y.min() < 0 or ws.y.max() >= model.n_classes):
+        raise RecordingError(f"{npz}: y holds labels outside 0..{model.n_classes - 1} (the classes of {model.source})")
+    rotations = validate_meta(meta, meta_path, model, ws)
     return FixtureSet(ws, rotations, meta, sha, _load_bouts(fixture_dir, meta, rotations))
 
 

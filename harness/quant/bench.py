@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harness.config.descriptor import ModelDescriptor
 from harness.data.fixtures import FIXTURE_COWS, calibrated, load_fixtures
 from harness.metrics import score
 from harness.quant.calibrate import VARIANTS, quantize_student, torch_logits
 from harness.quant.intref import QuantModel
 from harness.quant.model_io import load_quant, save_quant
 from harness.quant.torch_graph import QuantGraphTorch
-from harness.training.models import N_CLASSES, GruStudent
+from harness.training.models import GruStudent
 from harness.training.train import load_model
 
 __all__ = ["activation_ram_bytes", "quantize_all", "run_quant_bench", "weight_bytes"]
@@ -46,25 +47,28 @@ def weight_bytes(m: QuantModel) -> int:
     return sum(w.size for w in mats) * m.wbits // 8 + sum(b.size for b in biases) * 4
 
 
-def activation_ram_bytes(hidden: int, elem_bytes: int) -> int:
+def activation_ram_bytes(hidden: int, elem_bytes: int, n_classes: int) -> int:
     """Buffers nn_model_infer_* allocates: h, a, h1, 6H gate scratch, logits (C containers:
     int16 for every integer variant, float for the float model)."""
-    return (9 * hidden) * elem_bytes + N_CLASSES * 4
+    return (9 * hidden) * elem_bytes + n_classes * 4
 
 
-def run_quant_bench(models_dir: Path, fixtures_dir: Path, out_json: Path | None, log: Log = print) -> dict[str, object]:
-    fx = load_fixtures(fixtures_dir)
+def run_quant_bench(model: ModelDescriptor, fixtures_dir: Path, out_json: Path | None,
+                    log: Log = print) -> dict[str, object]:
+    models_dir = model.models_dir
+    fx = load_fixtures(fixtures_dir, model)
     x, y = fx.calibrated_x(), fx.windows.y
     student = load_model(models_dir / "student")
     assert isinstance(student, GruStudent)
     fl = torch_logits(student, x)
     fcls = fl.argmax(1)
-    fs = score(y, fcls, N_CLASSES)
+    n_classes = student.n_classes
+    fs = score(y, fcls, n_classes)
     n_float_w = sum(p.numel() for p in student.parameters())
     rows: list[dict[str, object]] = [{
         "variant": "float32", "accuracy": fs.accuracy, "macro_f1": fs.macro_f1, "mcc": fs.mcc,
         "agreement": 1.0, "logit_err_mean": 0.0, "logit_err_max": 0.0,
-        "weight_bytes": n_float_w * 4, "act_ram_bytes": activation_ram_bytes(student.hidden, 4)}]
+        "weight_bytes": n_float_w * 4, "act_ram_bytes": activation_ram_bytes(student.hidden, 4, n_classes)}]
     for v in VARIANTS:
         path = models_dir / f"student_{v}"
         if not path.with_suffix(".npz").exists():
@@ -74,11 +78,11 @@ def run_quant_bench(models_dir: Path, fixtures_dir: Path, out_json: Path | None,
         with torch.no_grad():
             lq, cq = QuantGraphTorch(m)(torch.from_numpy(x))
         err = np.abs(lq.numpy() * 2.0**-m.f_out - fl)
-        s = score(y, cq.numpy(), N_CLASSES)
+        s = score(y, cq.numpy(), n_classes)
         rows.append({"variant": v, "accuracy": s.accuracy, "macro_f1": s.macro_f1, "mcc": s.mcc,
                      "agreement": float((cq.numpy() == fcls).mean()), "logit_err_mean": float(err.mean()),
                      "logit_err_max": float(err.max()), "weight_bytes": weight_bytes(m),
-                     "act_ram_bytes": activation_ram_bytes(m.hidden, 2)})
+                     "act_ram_bytes": activation_ram_bytes(m.hidden, 2, n_classes)})
     head = (f"{'variant':<9}{'accuracy':>9}{'macro F1':>9}{'MCC':>8}{'agree':>8}{'|dlogit| mean':>14}"
             f"{'max':>8}{'weight B':>10}{'act RAM B':>10}")
     lines = [f"held-out cows {'+'.join(fx.windows.cows)}: {len(y)} windows; H={student.hidden}", head, "-" * len(head)]

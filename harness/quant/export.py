@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from harness.data.recordings import CLASS_NAMES
 from harness.quant.calibrate import VARIANTS, float_params
 from harness.quant.intref import SIGMOID_LUT, TANH_LUT, QuantModel
 from harness.quant.model_io import load_quant, quant_model_hash
@@ -76,19 +75,20 @@ def _hash_c(h: bytes) -> str:
     return "{" + ", ".join(f"0x{b:02x}" for b in h) + "}"
 
 
-def _desc(variant: int, score_kind: int, out_frac: int, h: bytes, window: int, hidden: int) -> str:
-    names = ", ".join(f'"{n}"' for n in CLASS_NAMES)
+def _desc(variant: int, score_kind: int, out_frac: int, h: bytes, window: int, hidden: int,
+          classes: Sequence[str], channels: int) -> str:
+    names = ", ".join(json.dumps(n) for n in classes)
     return (
         "const model_desc_t model_desc = {\n"
         f"    .variant = {variant}, .score_kind = {score_kind}, .out_frac = {out_frac},\n"
         f"    .hash = {_hash_c(h)},\n"
-        f"    .window = {window}, .channels = 3, .hidden = {hidden}, .classes = {len(CLASS_NAMES)},\n"
+        f"    .window = {window}, .channels = {channels}, .hidden = {hidden}, .classes = {len(classes)},\n"
         f"    .class_names = {{{names}}},\n"
         "};\n"
     )
 
 
-def render_float(model: GruStudent, src: Path) -> str:
+def render_float(model: GruStudent, src: Path, classes: Sequence[str]) -> str:
     p = float_params(model)
     H = p.hidden
     w_ih = np.concatenate([p.w_ih[g] for g in "rzn"])
@@ -107,7 +107,7 @@ def render_float(model: GruStudent, src: Path) -> str:
         "    .w_in = f_w_in, .b_in = f_b_in, .w_ih = f_w_ih, .b_ih = f_b_ih, .w_hh = f_w_hh, .b_hh = f_b_hh,\n"
         "    .w_h1 = f_w_h1, .b_h1 = f_b_h1, .w_out = f_w_out, .b_out = f_b_out,\n};\n"
     )
-    out.append(_desc(0, 1, 0, float_model_hash(model), model.window, H))
+    out.append(_desc(0, 1, 0, float_model_hash(model), model.window, H, classes, int(model.norm.mean.numel())))
     return "\n".join(out)
 
 
@@ -215,7 +215,7 @@ def _fc(name: str, w: np.ndarray, b: np.ndarray, shift: int, wbits: int, x_max: 
     return arrays, init, proof.verdict(kernel)
 
 
-def render_quant(m: QuantModel, src: Path) -> str:
+def render_quant(m: QuantModel, src: Path, classes: Sequence[str]) -> str:
     for k in ("b_in", "b_h1", "b_out"):
         assert np.abs(getattr(m, k)).max(initial=0) < 2**31, f"{k} does not fit int32"
     for g, f in m.f_pre.items():
@@ -250,7 +250,8 @@ def render_quant(m: QuantModel, src: Path) -> str:
         f".f_pre_nh = {m.f_pre['n_h']}, .f_out = {m.f_out},\n"
         f"    .h1 = {inits['h1']},\n    .out = {inits['out']},\n}};\n"
     )
-    out.append(_desc(VARIANTS[m.variant].proto_variant, 0, m.f_out, quant_model_hash(m), m.window, m.hidden))
+    out.append(_desc(VARIANTS[m.variant].proto_variant, 0, m.f_out, quant_model_hash(m), m.window, m.hidden, classes,
+                     int(m.w_in.shape[1])))
     return "\n".join(out)
 
 
@@ -273,12 +274,24 @@ def render_tables() -> str:
     )
 
 
+def model_class_names(stem: Path, n_classes: int) -> list[str]:
+    """The class names `hil train` recorded in ``<stem>.json``, checked against the model's outputs."""
+    meta_path = stem.with_suffix(".json")
+    names = json.loads(meta_path.read_text()).get("class_names")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{meta_path}: class_names: missing or not a list of names")
+    if len(names) != n_classes:
+        raise ValueError(f"{meta_path}: class_names: {len(names)} names for a model with {n_classes} outputs")
+    return names
+
+
 def render_exports(models_dir: Path) -> dict[str, str]:
     """File name -> contents, for everything ``hil export`` writes."""
     student_pt = models_dir / "student.pt"
     student = load_model(models_dir / "student")
     assert isinstance(student, GruStudent)
-    files = {"nn_tables.c": render_tables(), "model_float.c": render_float(student, student_pt)}
+    classes = model_class_names(models_dir / "student", student.n_classes)
+    files = {"nn_tables.c": render_tables(), "model_float.c": render_float(student, student_pt, classes)}
     manifest: dict[str, object] = {
         "generated_by": "hil export",
         "float32": {"model_hash": float_model_hash(student).hex(), "source": _rel(student_pt),
@@ -289,7 +302,7 @@ def render_exports(models_dir: Path) -> dict[str, str]:
         if not src.exists():
             continue
         m = load_quant(src)
-        files[f"model_{v}.c"] = render_quant(m, src)
+        files[f"model_{v}.c"] = render_quant(m, src, classes)
         manifest[v] = {"model_hash": quant_model_hash(m).hex(), "source": _rel(src), "hidden": m.hidden,
                        "window": m.window, "proto_variant": VARIANTS[v].proto_variant, "out_frac": m.f_out}
     files["models.json"] = json.dumps(manifest, indent=1, sort_keys=True) + "\n"

@@ -67,12 +67,12 @@ def check_image(elf: Path, board: str, image_board: str | None = None) -> Path:
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
-    from harness.boards import BOARDS
+    from harness.boards import board as board_facts
 
     elf = Path(elf)
     if not elf.is_file():
         raise ImageError(f"{elf}: firmware image not found")
-    b = BOARDS[board]
+    b = board_facts(board)
     regions = (("flash", b.flash_origin, b.flash_bytes), ("RAM", b.ram_origin, b.ram_bytes))
     try:
         with elf.open("rb") as fh:

@@ -22,7 +22,6 @@ from harness.targets.base import Target, build_firmware, check_image
 
 __all__ = ["BoardEntry", "BoardNotFound", "BoardTarget", "HardwareMap"]
 
-PYOCD_TARGETS = {"collar": "cc2650f128", "eartag": "nrf52840"}
 
 
 class BoardNotFound(ConnectionError):
@@ -66,8 +65,8 @@ class HardwareMap:
             if unknown:
                 raise ValueError(f"{path}: boards.{name}: unknown field(s) {', '.join(unknown)}")
             if e.get("board") not in BOARDS:
-                raise ValueError(f"{path}: boards.{name}.board: must be one of {', '.join(BOARDS)}, "
-                                 f"got {e.get('board')!r}")
+                raise ValueError(f"{path}: boards.{name}.board: must be one of {', '.join(BOARDS)} (the boards "
+                                 f"files in use), got {e.get('board')!r}")
             for k in ("probe", "port", "usb_serial"):
                 if k in e and not (isinstance(e[k], str) and e[k]):
                     raise ValueError(f"{path}: boards.{name}.{k}: must be a non-empty string, got {e[k]!r}")
@@ -113,8 +112,12 @@ class BoardTarget(Target):
         if not self.entry.probe:
             raise BoardNotFound(f"board {self.entry.name}: no probe id to flash with (give --probe / --hil-probe "
                                 "or a hardware map entry; or --no-flash to test the firmware already on the board)")
-        session = ConnectHelper.session_with_chosen_probe(
-            unique_id=self.entry.probe, target_override=PYOCD_TARGETS[self.board], blocking=False)
+        target = BOARDS[self.board].pyocd_target
+        if target is None:
+            raise BoardNotFound(f"board {self.board} ({BOARDS[self.board].source}) has no pyocd_target: the "
+                                "harness cannot flash it (give pyocd_target in the boards file, or --no-flash)")
+        session = ConnectHelper.session_with_chosen_probe(unique_id=self.entry.probe, target_override=target,
+                                                          blocking=False)
         if session is None:
             raise BoardNotFound(f"board {self.entry.name}: debug probe {self.entry.probe} is not attached")
         return session

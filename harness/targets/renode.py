@@ -81,7 +81,10 @@ def _dwt_entry() -> str:
 def render_repl(board: str) -> str:
     """Renode platform description for ``board``, from the board table."""
     b = BOARDS[board]
-    if board == "eartag":
+    if b.renode is None:
+        raise ValueError(f"board {board!r} ({b.source}) names no Renode platform (renode = "
+                         "\"nrf52840\" or \"composed-cortex-m3\" in its boards file)")
+    if b.renode == "nrf52840":
         return (
             f"// {b.part}: Renode's nRF52840 platform with update-only entries: uart0 without EasyDMA (the\n"
             "// firmware drives the legacy UART registers TXD/RXD, which the UARTE model leaves unhandled),\n"

@@ -17,12 +17,14 @@ from harness.data.fixtures import FIXTURE_COWS, calibrated, cow_rotations
 from harness.data.recordings import CLASS_NAMES, Bout, load_recordings
 from harness.data.windows import DEFAULT_HOP, DEFAULT_WINDOW, WindowSet, leave_one_cow_out, make_windows
 from harness.metrics import score
-from harness.training.models import N_CLASSES, GruStudent, ResNetTeacher, count_params
+from harness.training.models import GruStudent, ResNetTeacher, count_params
 from harness.training.train import FitConfig, fit, predict_logits, save_model
 
 __all__ = ["BenchConfig", "Dataset", "load_dataset", "run_kd_bench", "train_default"]
 
 Log = Callable[[str], None]
+N_CLASSES = len(CLASS_NAMES)
+"""the classes of the db-cow-walking loader (harness.data.recordings) this bench trains on"""
 
 
 @dataclass(frozen=True)
@@ -118,14 +120,14 @@ def run_kd_bench(data_root: Path, cfg: BenchConfig, out_json: Path | None, log: 
             row: dict[str, object] = {"fold": fi, "test_cows": test_cows, "val_cow": val, "seed": seed,
                                       "n_test": int(mte.sum()), "models": {}}
             torch.manual_seed(seed)  # the initial weights too: torch's default seed is random per process
-            teacher = ResNetTeacher(DEFAULT_WINDOW)
+            teacher = ResNetTeacher(DEFAULT_WINDOW, N_CLASSES)
             r = fit(teacher, xtr[mtr], ds.train.y[mtr], xte[mval], ds.test.y[mval], replace(cfg.teacher, seed=seed))
             soft = predict_logits(teacher, xtr[mtr])
             trained: list[tuple[str, torch.nn.Module, object]] = [("teacher resnet", teacher, r)]
             for h in cfg.hidden:
                 for mode in ("hard", "kd"):
                     torch.manual_seed(seed)
-                    st = GruStudent(DEFAULT_WINDOW, h)
+                    st = GruStudent(DEFAULT_WINDOW, h, N_CLASSES)
                     fc = replace(cfg.student, seed=seed)
                     if mode == "kd":
                         fc = replace(fc, alpha=cfg.kd_alpha, temperature=cfg.temperature)
@@ -168,7 +170,7 @@ def _summarise(specs, per_fold, oof, cfg) -> list[dict[str, object]]:  # type: i
     for name, _, h in specs:
         vals = {k: np.array([f["models"][name][k] for f in per_fold]) for k in ("accuracy", "macro_f1", "mcc")}
         pooled = [score(np.array(yt), np.array(yp), N_CLASSES).mcc for yt, yp in oof[name].values()]
-        model = ResNetTeacher(DEFAULT_WINDOW) if h == 0 else GruStudent(DEFAULT_WINDOW, h)
+        model = ResNetTeacher(DEFAULT_WINDOW, N_CLASSES) if h == 0 else GruStudent(DEFAULT_WINDOW, h, N_CLASSES)
         rows.append({
             "model": name, "params": count_params(model), "macs": model.macs(),
             **{f"{k}_mean": float(v.mean()) for k, v in vals.items()},
@@ -212,11 +214,11 @@ def train_default(data_root: Path, out_dir: Path, hidden: int = 32, log: Log = p
     mval = ds.test.cow == val
     mho = np.isin(ds.test.cow, FIXTURE_COWS)
     torch.manual_seed(cfg.teacher.seed)
-    teacher = ResNetTeacher(DEFAULT_WINDOW)
+    teacher = ResNetTeacher(DEFAULT_WINDOW, N_CLASSES)
     rt = fit(teacher, xtr[mtr], ds.train.y[mtr], xte[mval], ds.test.y[mval], cfg.teacher)
     soft = predict_logits(teacher, xtr[mtr])
     torch.manual_seed(cfg.student.seed)
-    student = GruStudent(DEFAULT_WINDOW, hidden)
+    student = GruStudent(DEFAULT_WINDOW, hidden, N_CLASSES)
     fc = replace(cfg.student, alpha=cfg.kd_alpha, temperature=cfg.temperature)
     rs = fit(student, xtr[mtr], ds.train.y[mtr], xte[mval], ds.test.y[mval], fc,
              soft_logits=None if cfg.kd_consistent else soft, teacher=teacher if cfg.kd_consistent else None)

@@ -10,9 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["N_CLASSES", "GruStudent", "InputNorm", "ResNetTeacher", "count_params"]
-
-N_CLASSES = 4
+__all__ = ["GruStudent", "InputNorm", "ResNetTeacher", "count_params"]
 
 
 class InputNorm(nn.Module):
@@ -58,9 +56,11 @@ class ResNetTeacher(nn.Module):
     kind = "resnet"
     norm: InputNorm
 
-    def __init__(self, window: int, channels: int = 3, filters: tuple[int, int, int] = (64, 128, 128)) -> None:
+    def __init__(self, window: int, n_classes: int, channels: int = 3,
+                 filters: tuple[int, int, int] = (64, 128, 128)) -> None:
         super().__init__()
         self.window = window
+        self.n_classes = n_classes
         self.filters = filters
         self.norm = InputNorm(channels)
         blocks = []
@@ -69,7 +69,7 @@ class ResNetTeacher(nn.Module):
             blocks.append(_ResBlock(cin, f))
             cin = f
         self.blocks = nn.Sequential(*blocks)
-        self.fc = nn.Linear(cin, N_CLASSES)
+        self.fc = nn.Linear(cin, n_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The pooled features the classifier layer sees [B, filters[-1]]."""
@@ -85,24 +85,25 @@ class ResNetTeacher(nn.Module):
             if cin != f:
                 total += self.window * cin * f
             cin = f
-        return total + cin * N_CLASSES
+        return total + cin * self.n_classes
 
 
 class GruStudent(nn.Module):
-    """Per-sample input layer (3 -> H, ReLU), single-layer GRU (H), MLP head H -> H -> 4."""
+    """Per-sample input layer (C -> H, ReLU), single-layer GRU (H), MLP head H -> H -> classes."""
 
     kind = "gru"
     norm: InputNorm
 
-    def __init__(self, window: int, hidden: int, channels: int = 3) -> None:
+    def __init__(self, window: int, hidden: int, n_classes: int, channels: int = 3) -> None:
         super().__init__()
         self.window = window
         self.hidden = hidden
+        self.n_classes = n_classes
         self.norm = InputNorm(channels)
         self.inp = nn.Linear(channels, hidden)
         self.gru = nn.GRU(hidden, hidden, batch_first=True)
         self.head1 = nn.Linear(hidden, hidden)
-        self.head2 = nn.Linear(hidden, N_CLASSES)
+        self.head2 = nn.Linear(hidden, n_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The GRU's last hidden state [B, H]."""
@@ -118,7 +119,7 @@ class GruStudent(nn.Module):
     def macs(self) -> int:
         h, c = self.hidden, self.norm.mean.numel()
         per_step = c * h + 6 * h * h + 3 * h  # input layer, 6 HxH gate matmuls, gate products
-        return self.window * per_step + h * h + h * N_CLASSES
+        return self.window * per_step + h * h + h * self.n_classes
 
 
 def count_params(model: nn.Module) -> int:

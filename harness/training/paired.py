@@ -44,12 +44,14 @@ from harness.data.recordings import CLASS_NAMES, Bout
 from harness.data.windows import DEFAULT_WINDOW, WindowSet, context_windows, leave_one_cow_out, make_windows
 from harness.metrics import confusion_matrix, score
 from harness.training.bench import Dataset, load_dataset
-from harness.training.models import N_CLASSES, GruStudent, ResNetTeacher
+from harness.training.models import GruStudent, ResNetTeacher
 from harness.training.train import FitConfig, fit, predict_logits
 
 __all__ = ["PairedConfig", "arms_of", "bootstrap_interval", "format_paired", "merge_paired", "run_paired_bench"]
 
 Log = Callable[[str], None]
+N_CLASSES = len(CLASS_NAMES)
+"""the classes of the db-cow-walking loader (harness.data.recordings) this bench trains on"""
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def _fit_student(h: int, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.nd
                  soft: np.ndarray | None, alpha: float, temperature: float, feat: np.ndarray | None = None,
                  feat_weight: float = 0.0) -> GruStudent:
     torch.manual_seed(seed)
-    st = GruStudent(DEFAULT_WINDOW, h)
+    st = GruStudent(DEFAULT_WINDOW, h, N_CLASSES)
     fc = replace(cfg, seed=seed)
     if soft is not None:
         fc = replace(fc, alpha=alpha, temperature=temperature)
@@ -141,7 +143,7 @@ def _ctx(ds: Dataset, ws: WindowSet, length: int) -> np.ndarray:
 def _fit_teacher(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, cfg: FitConfig, seed: int,
                  filters: tuple[int, int, int] = (64, 128, 128)) -> ResNetTeacher:
     torch.manual_seed(seed)
-    t = ResNetTeacher(x.shape[1], filters=filters)
+    t = ResNetTeacher(x.shape[1], N_CLASSES, filters=filters)
     fit(t, x, y, xv, yv, replace(cfg, seed=seed))
     return t
 

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.metrics import score
-from harness.training.models import N_CLASSES, GruStudent, InputNorm, ResNetTeacher, count_params
+from harness.training.models import GruStudent, InputNorm, ResNetTeacher, count_params
 
 __all__ = [
     "FitConfig",
@@ -64,6 +64,13 @@ def _augment(x: torch.Tensor, cfg: FitConfig, gen: torch.Generator) -> torch.Ten
     return out * gain
 
 
+def _n_classes(model: nn.Module) -> int:
+    n = getattr(model, "n_classes", None)
+    if not isinstance(n, int):
+        raise TypeError(f"{type(model).__name__} does not state its class count (n_classes)")
+    return n
+
+
 def predict_logits(model: nn.Module, x_counts: np.ndarray, batch: int = 512) -> np.ndarray:
     """Float logits for int16 counts [N, T, 3]."""
     model.eval()
@@ -71,7 +78,7 @@ def predict_logits(model: nn.Module, x_counts: np.ndarray, batch: int = 512) -> 
     with torch.no_grad():
         for i in range(0, len(x_counts), batch):
             outs.append(model(torch.from_numpy(x_counts[i : i + batch].astype(np.float32))))
-    return torch.cat(outs).numpy() if outs else np.zeros((0, N_CLASSES), np.float32)
+    return torch.cat(outs).numpy() if outs else np.zeros((0, _n_classes(model)), np.float32)
 
 
 def fit(
@@ -113,7 +120,8 @@ def fit(
     yt = torch.from_numpy(y.astype(np.int64))
     st = torch.from_numpy(soft_logits.astype(np.float32)) if soft_logits is not None else None
     # Class-balanced sampling: every class drawn equally often, whatever its window count.
-    counts = np.bincount(y, minlength=N_CLASSES).astype(np.float64)
+    n_classes = _n_classes(model)
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
     w = np.where(counts[y] > 0, 1.0 / np.maximum(counts[y], 1), 0.0)
     weights = torch.from_numpy(w / w.sum())
     params = list(model.parameters())
@@ -157,7 +165,7 @@ def fit(
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
         sched.step()
-        val_mcc = score(y_val, predict_logits(model, x_val).argmax(1), N_CLASSES).mcc
+        val_mcc = score(y_val, predict_logits(model, x_val).argmax(1), n_classes).mcc
         if val_mcc > best[0]:
             best = (val_mcc, epoch, {k: v.clone() for k, v in model.state_dict().items()})
         elif epoch - best[1] >= cfg.patience:
@@ -169,7 +177,8 @@ def fit(
 def save_model(model: nn.Module, path: Path, extra: dict[str, object]) -> None:
     """Write ``<path>.pt`` (state dict) and ``<path>.json`` (architecture + metrics)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    arch: dict[str, object] = {"kind": model.kind, "window": model.window}  # type: ignore[attr-defined]
+    arch: dict[str, object] = {"kind": model.kind, "window": model.window,  # type: ignore[attr-defined]
+                               "n_classes": model.n_classes}
     if isinstance(model, GruStudent):
         arch["hidden"] = model.hidden
     sd = {k: v.detach().clone().contiguous() for k, v in sorted(model.state_dict().items())}
@@ -193,14 +202,30 @@ def load_model(path: Path) -> nn.Module:
     for p in (meta_path, pt_path):
         if not p.is_file():
             raise FileNotFoundError(f"{p}: model file missing; train with `hil train`")
-    arch = json.loads(meta_path.read_text())["arch"]
+    try:
+        arch = json.loads(meta_path.read_text())["arch"]
+        kind, window = str(arch["kind"]), int(arch["window"])
+        hidden = int(arch["hidden"]) if kind == "gru" else 0
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{meta_path}: not a model description written by `hil train` "
+                         f"({type(exc).__name__}: {exc})") from None
+    try:
+        sd = torch.load(pt_path, weights_only=True)
+        # the class and channel counts are the weights' own shapes: nothing to assume
+        out_w = sd["head2.weight" if kind == "gru" else "fc.weight"]
+        n_classes, channels = int(out_w.shape[0]), int(sd["norm.mean"].shape[0])
+    except Exception as exc:  # torch raises many kinds on a damaged file
+        raise ValueError(f"{pt_path}: not a model state written by `hil train` ({type(exc).__name__}: {exc})") from None
     model: nn.Module
-    if arch["kind"] == "gru":
-        model = GruStudent(arch["window"], arch["hidden"])
-    elif arch["kind"] == "resnet":
-        model = ResNetTeacher(arch["window"])
+    if kind == "gru":
+        model = GruStudent(window, hidden, n_classes, channels)
+    elif kind == "resnet":
+        model = ResNetTeacher(window, n_classes, channels)
     else:
-        raise ValueError(f"{meta_path}: unknown model kind {arch['kind']!r}")
-    model.load_state_dict(torch.load(pt_path, weights_only=True))
+        raise ValueError(f"{meta_path}: unknown model kind {kind!r}")
+    try:
+        model.load_state_dict(sd)
+    except RuntimeError as exc:
+        raise ValueError(f"{pt_path}: the weights do not fit {meta_path}'s architecture: {exc}") from None
     model.eval()
     return model

@@ -1,0 +1,121 @@
+"""A team's own model on the real firmware under QEMU: references from an expected-outputs file,
+and a device whose hello describes another case refused before any window is sent."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CATTLE, FIXTURES, needs_qemu
+from test_cli import _fixture_copy, _hil
+
+from harness.config.descriptor import PACKAGED_DESCRIPTOR
+from harness.data.fixtures import load_fixtures
+from harness.reference import load_reference
+
+LIMIT = 24
+
+
+def _descriptor(tmp: Path, *edits: tuple[str, str]) -> Path:
+    text = PACKAGED_DESCRIPTOR.read_text().replace('"../../fixtures/', f'"{FIXTURES}/')
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new)
+    p = tmp / "team.toml"
+    p.write_text(text)
+    return p
+
+
+def _expected(tmp: Path, n_extra_classes: int = 0, bump: tuple[str, int] | None = None,
+              model_hash: str | None = None) -> Path:
+    """The w8a16 DQ reference's outputs for every fixture window, written as a team's toolchain
+    would write them; ``bump``: (bout, start) of a window whose first score is raised by 1."""
+    fx = load_fixtures(FIXTURES / "recordings", CATTLE)
+    ws = fx.windows
+    ref = load_reference(CATTLE, "w8a16", fx.calibrated_x())
+    scores = np.concatenate([ref.logits, np.full((len(ws), n_extra_classes), -(1 << 20), np.int64)], axis=1)
+    if bump is not None:
+        row = int(np.flatnonzero((ws.bout == bump[0]) & (ws.start == bump[1]))[0])
+        scores[row, 0] += 1
+    p = tmp / "expected_w8a16.npz"
+    np.savez(p, bout=ws.bout, start=ws.start, classes=ref.classes, scores=scores, out_frac=np.int64(ref.out_frac),
+             model_hash=np.str_(model_hash or ref.model_hash.hex()))
+    return p
+
+
+def _run(tmp: Path, descriptor: Path, capsys: pytest.CaptureFixture[str], budgets_only: Path,
+         *extra: str) -> tuple[int, str, dict]:
+    report = tmp / "report"
+    code, err = _hil(["run", "--board", "eartag", "--variant", "w8a16", "--limit", str(LIMIT), "--quiet",
+                      "--descriptor", str(descriptor), "--thresholds", str(budgets_only), "--report", str(report),
+                      *extra], capsys)
+    return code, err, json.loads((report / "report.json").read_text())
+
+
+def _first_sampled_window() -> tuple[str, int]:
+    ws = load_fixtures(FIXTURES / "recordings", CATTLE).sample(LIMIT).windows
+    return str(ws.bout[0]), int(ws.start[0])
+
+
+@needs_qemu
+def test_the_quantized_firmware_against_an_expected_outputs_file_is_bit_exact_and_one_changed_score_is_a_mismatch(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], budgets_only: Path) -> None:
+    exp = _expected(tmp_path)
+    d = _descriptor(tmp_path, ('reference = "dq"\nfile = "student_w8a16"', f'reference = "expected"\nfile = "{exp}"'))
+    code, err, rep = _run(tmp_path, d, capsys, budgets_only)
+    run = rep["runs"][0]
+    assert code == 0, err
+    assert run["reference"] == f"expected {exp}"
+    assert run["n_verified"] == LIMIT and run["versus_reference"] == {"n": LIMIT, "n_exact": LIMIT,
+                                                                     "first_mismatch": None, "kind": "bit_exact"}
+    bout, start = _first_sampled_window()
+    (tmp_path / "report").rename(tmp_path / "report_clean")
+    _expected(tmp_path, bump=(bout, start))
+    code, err, rep = _run(tmp_path, d, capsys, budgets_only)
+    run = rep["runs"][0]
+    assert code == 1
+    assert run["n_mismatches"] == 1 and run["n_verified"] == LIMIT - 1 and run["mismatches"][0]["window"] == 0
+    failed = {name: detail for name, ok, detail in run["checks"] if not ok}
+    assert set(failed) == {"every window verified", "bit-exact"}, failed
+    assert "1 mismatched (an intact reply that differs from the reference)" in failed["every window verified"]
+    assert failed["bit-exact"].startswith(f"{LIMIT - 1}/{LIMIT} verified windows bit-exact; first mismatch window 0")
+
+
+@needs_qemu
+@pytest.mark.parametrize("case", ["window", "classes", "model hash"])
+def test_a_device_whose_hello_describes_another_case_is_refused_before_any_window_naming_both_sides(
+        case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], budgets_only: Path) -> None:
+    def cut(a: dict[str, np.ndarray]) -> None:
+        a["x"] = np.ascontiguousarray(a["x"][:, :40])
+
+    if case == "window":
+        fx = _fixture_copy(tmp_path, edit_meta=lambda m: m.update(window_samples=40), edit_npz=cut)
+        d = _descriptor(tmp_path, ("window = 50", "window = 40"), ("hop = 25", "hop = 20"))
+        want = "window 50 (device) vs 40 (model.window of team.toml)"
+    elif case == "classes":
+        names = [*CATTLE.classes, "ruminating"]
+        fx = _fixture_copy(tmp_path, edit_meta=lambda m: m.update(label_map={str(i): n for i, n in enumerate(names)}))
+        exp = _expected(tmp_path, n_extra_classes=1)
+        d = _descriptor(tmp_path, ('"other"]', '"other", "ruminating"]'),
+                        ('reference = "dq"\nfile = "student_w8a16"', f'reference = "expected"\nfile = "{exp}"'))
+        want = "classes 4 (device) vs 5 (model.classes of team.toml)"
+    else:
+        fx = _fixture_copy(tmp_path)
+        exp = _expected(tmp_path, model_hash="00" * 8)
+        d = _descriptor(tmp_path,
+                        ('reference = "dq"\nfile = "student_w8a16"', f'reference = "expected"\nfile = "{exp}"'))
+        want = f"(device) vs 0000000000000000 (the reference, expected {exp})"
+    shutil.copy(FIXTURES / "recordings" / "bouts.npz", fx / "bouts.npz")
+    t0 = time.monotonic()
+    code, err, rep = _run(tmp_path, d, capsys, budgets_only, "--fixtures", str(fx))
+    took = time.monotonic() - t0
+    run = rep["runs"][0]
+    assert code == 1
+    assert want in run["aborted"] and "the device's hello does not match the case w8a16" in run["aborted"]
+    assert "hil: eartag/w8a16: CaseMismatch: qemu:eartag/w8a16: the device's hello" in err
+    assert run["n_replied"] == 0 and run["link"] == {}  # refused before any window went out
+    assert took < 60, took
