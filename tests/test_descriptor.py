@@ -47,7 +47,7 @@ def test_a_descriptor_without_a_variant_names_itself_and_what_it_has(tmp_path: P
     (('calibration = "rotation-z"', 'calibration = "gyro"'), "input.calibration: 'gyro' unknown"),
     (("channels = 3", "channels = 2"), "rotation-z needs 3 channels"),
     (('classes = ["grazing", "walking", "resting", "other"]', 'classes = ["grazing"]'),
-     "model.classes: 1 classes; a classifier has 2..255"),
+     "model.classes: 1 classes; a classifier has 2..8"),
     (("[variants.w8a16]\nreference = \"dq\"", "[variants.w8a16]\nreference = \"torch\""),
      "variants.w8a16.reference: torch is a float reference"),
     (('[variants.w8a16]\nreference = "dq"\nfile = "student_w8a16"',

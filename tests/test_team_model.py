@@ -119,3 +119,54 @@ def test_a_device_whose_hello_describes_another_case_is_refused_before_any_windo
     assert "hil: eartag/w8a16: CaseMismatch: qemu:eartag/w8a16: the device's hello" in err
     assert run["n_replied"] == 0 and run["link"] == {}  # refused before any window went out
     assert took < 60, took
+
+
+@needs_qemu
+def test_a_five_class_model_exported_to_a_team_folder_runs_on_both_boards_with_its_own_firmware(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], budgets_only: Path) -> None:
+    """Nothing of the package edited: a 5-class student (seeded weights: a cost of nothing to train,
+    the verdict is about the device matching its reference) saved, quantized and exported into a
+    team folder, images built from that folder with MODEL_GEN, and run with a descriptor that says
+    5 classes: every window verified, bit-exact for w8a16, the confusion matrix 5 x 5."""
+    import subprocess
+
+    import torch
+
+    from harness.quant.calibrate import quantize_student
+    from harness.quant.model_io import save_quant
+    from harness.training.models import GruStudent
+    from harness.training.train import save_model
+
+    names = [*CATTLE.classes, "ruminating"]
+    fx_src = load_fixtures(FIXTURES / "recordings", CATTLE)
+    x = fx_src.calibrated_x()
+    torch.manual_seed(3)
+    student = GruStudent(CATTLE.window, 16, len(names))
+    student.norm.fit(torch.from_numpy(x.astype(np.float32)))
+    models, gen, build = tmp_path / "models", tmp_path / "gen", tmp_path / "build"
+    save_model(student, models / "student", {"class_names": names})
+    save_quant(quantize_student(student, x[::3], "w8a16"), models / "student_w8a16", {"calibration": "test"})
+    assert _hil(["export", "--models", str(models), "--out", str(gen)], capsys)[0] == 0
+    assert "#define NN_CLASSES 5" in (gen / "model_dims.h").read_text()
+    fw = FIXTURES.parent / "device_fw"
+    images = {("collar", "float32"): build / "fw/collar-qemu/float32/fw.elf",
+              ("eartag", "w8a16"): build / "fw/eartag-qemu/w8a16/fw.elf"}
+    r = subprocess.run(["make", "-s", "-C", str(fw), f"MODEL_GEN={gen}", f"BUILD={build}",
+                        *map(str, images.values())], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    fx = _fixture_copy(tmp_path, edit_meta=lambda m: m.update(label_map={str(i): n for i, n in enumerate(names)}))
+    shutil.copy(FIXTURES / "recordings" / "bouts.npz", fx / "bouts.npz")
+    d = _descriptor(tmp_path, ('"other"]', '"other", "ruminating"]'), (f'"{FIXTURES}/models"', f'"{models}"'),
+                    (f'"{FIXTURES}/recordings"', f'"{fx}"'))
+    for (board, variant), elf in images.items():
+        report = tmp_path / f"report_{board}"
+        code, err = _hil(["run", "--board", board, "--variant", variant, "--image", str(elf), "--limit", str(LIMIT),
+                          "--quiet", "--descriptor", str(d), "--thresholds", str(budgets_only), "--report",
+                          str(report)], capsys)
+        run = json.loads((report / "report.json").read_text())["runs"][0]
+        assert code == 0, err
+        assert run["info"]["n_classes"] == 5 and run["class_names"] == names
+        assert run["n_verified"] == LIMIT and len(run["labels"]["confusion"]) == 5
+        if variant == "w8a16":
+            assert run["versus_reference"]["n_exact"] == LIMIT
+        assert run["info"]["model_hash"] == json.loads((gen / "models.json").read_text())[variant]["model_hash"]

@@ -11,7 +11,7 @@ Every error names the file, the key and the problem (:class:`DescriptorError`).
 
 Keys (a table per section; relative paths are relative to the descriptor's folder):
 
-- ``[model]``: ``name`` (text), ``classes`` (list of distinct names, 2..255, in the order of the
+- ``[model]``: ``name`` (text), ``classes`` (list of distinct names, 2..8 (protocol.MAX_SCORES), in the order of the
   model's outputs), ``window`` (samples, 1..65535), ``hop`` (samples, 1..window), ``channels``
   (1..255), ``sample_rate_hz`` (> 0).
 - ``[sensor]``: ``full_scale_g`` (> 0), ``counts_per_g`` (> 0): how g become device counts.
@@ -28,6 +28,8 @@ import math
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from protocol.messages import MAX_SCORES
 
 __all__ = [
     "CALIBRATIONS",
@@ -192,8 +194,9 @@ def load_descriptor(path: Path = PACKAGED_DESCRIPTOR) -> ModelDescriptor:
     classes = r.get(m, "model", "classes")
     if not isinstance(classes, list) or not all(isinstance(c, str) and c.strip() for c in classes):
         raise r.fail("model.classes", f"must be a list of non-empty names, got {classes!r}")
-    if not 2 <= len(classes) <= 255:
-        raise r.fail("model.classes", f"{len(classes)} classes; a classifier has 2..255")
+    if not 2 <= len(classes) <= MAX_SCORES:
+        raise r.fail("model.classes", f"{len(classes)} classes; a classifier has 2..{MAX_SCORES} (a Result frame "
+                     f"carries at most {MAX_SCORES} scores)")
     dup = sorted({c for c in classes if classes.count(c) > 1})
     if dup:
         raise r.fail("model.classes", f"{', '.join(dup)} named twice")

@@ -19,6 +19,7 @@ static int uart_stream_write(void *ctx, const uint8_t *data, size_t n) {
     return 0;
 }
 
+_Static_assert(NN_CLASSES <= PROTO_MAX_SCORES, "a Result carries at most PROTO_MAX_SCORES scores");
 static int16_t window_buf[256 * NN_CHANNELS];
 
 /* ---- stream mode: raw samples in, orientation calibration, windows every `hop` samples ---- */

@@ -9,8 +9,10 @@
 #define NN_GATE_FRAC 15   /* sigmoid / tanh outputs: Q15 */
 #define NN_LUT_IN_FRAC 12 /* activation inputs are brought to Q12 for the table */
 #define NN_MAX_HIDDEN 64
-#define NN_CLASSES 4
-#define NN_CHANNELS 3
+#include "model_dims.h" /* NN_CLASSES, NN_CHANNELS of the model: written by `hil export` */
+#if NN_CLASSES < 2
+#error "NN_CLASSES: a classifier has at least 2 classes"
+#endif
 
 /* A fully connected layer: y = sat(requant(W x + b, shift), out_bits).
  * W: [out][in], frac fw; x: int16[in], frac fx; bias: int32[out] at frac fw + fx;
