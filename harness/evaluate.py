@@ -164,8 +164,9 @@ def _run_from_dict(d: dict[str, Any]) -> DeviceRun:
 
 
 def board_family(name: str) -> str:
-    """The board an Info board name belongs to: ``collar-qemu`` -> ``collar``."""
-    return name.split("-", 1)[0]
+    """The board an Info board name belongs to: ``collar-qemu`` -> ``collar`` (board names may
+    hold dashes themselves: ``acme-tag-qemu`` -> ``acme-tag``)."""
+    return name.removesuffix("-qemu")
 
 
 def image_size(elf: Path) -> tuple[int, int] | None:

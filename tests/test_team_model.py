@@ -170,3 +170,43 @@ def test_a_five_class_model_exported_to_a_team_folder_runs_on_both_boards_with_i
         if variant == "w8a16":
             assert run["versus_reference"]["n_exact"] == LIMIT
         assert run["info"]["model_hash"] == json.loads((gen / "models.json").read_text())[variant]["model_hash"]
+
+
+@needs_qemu
+def test_a_third_board_defined_only_in_a_team_boards_file_runs_the_cattle_model_on_qemu(
+        tmp_path: Path, budgets_only: Path) -> None:
+    """A Cortex-M4F tag at 32 MHz on QEMU's mps2-an386, with 512 KB / 128 KB: our firmware built for
+    it from the boards file alone (the ear tag's board support, its own name, flags and memory
+    map); its latency is converted at its own clock."""
+    import subprocess
+    import sys
+
+    from harness.boards import BOARDS_FILE
+
+    body = "[eartag]" + BOARDS_FILE.read_text().split("\n[eartag]", 1)[1]
+    team = (body.replace("[eartag", "[acme-tag").replace('part = "Nordic nRF52840"', 'part = "Acme M4F tag"')
+            .replace("clock_hz = 64_000_000", "clock_hz = 32_000_000")
+            .replace("flash_bytes = 1048576", "flash_bytes = 524288")
+            .replace("ram_bytes = 262144", "ram_bytes = 131072"))
+    boards = tmp_path / "boards.toml"
+    boards.write_text(team)
+    report = tmp_path / "report"
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--boards", str(boards), "--variant", "w8a16",
+                        "--limit", str(LIMIT), "--quiet", "--thresholds", str(_acme_thresholds(tmp_path, budgets_only)),
+                        "--report", str(report)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = json.loads((report / "report.json").read_text())["runs"][0]
+    assert run["board"] == "acme-tag" and run["info"]["board"] == "acme-tag-qemu"
+    assert run["n_verified"] == LIMIT and run["versus_reference"]["n_exact"] == LIMIT
+    assert "acme-tag" in r.stdout.splitlines()[2]  # the summary table's first row
+    instr = np.array(run["cycles"]) / 3.2  # 25 MHz SysTick, 2^7 ns per instruction
+    assert np.allclose(np.array(run["device_ms"]), instr / 32e3, rtol=1e-3)  # at the tag's 32 MHz
+    assert run["ram_bytes"] < 131072 and run["flash_bytes"] < 524288
+
+
+def _acme_thresholds(tmp: Path, budgets_only: Path) -> Path:
+    raw = json.loads(budgets_only.read_text())
+    raw["thresholds"]["acme-tag"] = raw["thresholds"]["eartag"]
+    out = tmp / "acme_thresholds.json"
+    out.write_text(json.dumps(raw))
+    return out

@@ -15,6 +15,7 @@ __all__ = [
     "TargetUnavailable",
     "WrongBoard",
     "build_firmware",
+    "build_team_firmware",
     "check_image",
     "die_with_parent",
     "firmware_image",
@@ -135,12 +136,49 @@ def firmware_image(image_board: str, variant: str) -> Path:
 
 
 def build_firmware(image_board: str, variant: str) -> Path:
-    """Build (or bring up to date) one firmware image with make; raise with the compiler's output."""
+    """Build (or bring up to date) one firmware image with make; raise with the compiler's output.
+    A board of a team's boards file is built by :func:`build_team_firmware`."""
+    from harness.boards import BOARDS, BOARDS_FILE
+
+    qemu = image_board.endswith("-qemu")
+    name = image_board.removesuffix("-qemu")
+    if name in BOARDS and BOARDS[name].source != str(BOARDS_FILE):
+        return build_team_firmware(name, variant, qemu)
     elf = firmware_image(image_board, variant)
     rel = elf.relative_to(FW_DIR).as_posix()
-    r = subprocess.run(["make", "-s", "-C", str(FW_DIR), rel], capture_output=True, text=True)
+    _make([rel], rel)
+    return elf
+
+
+def _make(args: list[str], what: str) -> None:
+    r = subprocess.run(["make", "-s", "-C", str(FW_DIR), *args], capture_output=True, text=True)
     if r.returncode != 0:
-        raise RuntimeError(f"building {rel} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
+        raise RuntimeError(f"building {what} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
+
+
+def build_team_firmware(name: str, variant: str, qemu: bool) -> Path:
+    """Build our firmware for a board of a team's boards file: the board support of its
+    ``firmware`` key (``<firmware>_qemu`` for the QEMU image), its compiler flags and its memory map
+    (written next to the images), its name in the image. Returns the ELF."""
+    from harness.boards import board as board_facts
+
+    b = board_facts(name)
+    support = f"{b.firmware}_qemu" if qemu else b.firmware
+    if not (FW_DIR / "boards" / support / "board.c").is_file():
+        raise ValueError(f"board {name!r} ({b.source}): firmware = {b.firmware!r}, but there is no board support "
+                         f"{FW_DIR / 'boards' / support}/board.c")
+    image_board = f"{name}-qemu" if qemu else name
+    elf = firmware_image(image_board, variant)
+    ld = elf.parents[2] / f"{image_board}_memory.ld"
+    ld.parent.mkdir(parents=True, exist_ok=True)
+    text = (f"/* written by harness.targets.base.build_team_firmware from {b.source}: {b.part}. */\n"
+            f"MEMORY\n{{\n  FLASH (rx)  : ORIGIN = 0x{b.flash_origin:08X}, LENGTH = {b.flash_bytes}\n"
+            f"  RAM   (rwx) : ORIGIN = 0x{b.ram_origin:08X}, LENGTH = {b.ram_bytes}\n}}\n")
+    if not ld.is_file() or ld.read_text() != text:
+        ld.write_text(text)
+    rel = elf.relative_to(FW_DIR).as_posix()
+    _make([rel, f"TEAM_BOARD={image_board}", f"TEAM_SUPPORT={support}", f"TEAM_CPU_FLAGS={' '.join(b.cflags)}",
+           f"TEAM_MEMORY_LD={ld}"], rel)
     return elf
 
 

@@ -22,7 +22,10 @@
 #define PIN_TX 3u
 #define PIN_MARKER 6u
 
-const char board_name[] = "collar";
+#ifndef BOARD_NAME
+#define BOARD_NAME "collar" /* a team board built on this support passes its own name */
+#endif
+const char board_name[] = BOARD_NAME;
 const uint32_t board_clock_hz = BOARD_COLLAR_CLOCK_HZ;
 const uint8_t board_time_base = PROTO_TIMEBASE_DWT_CYCLES;
 

@@ -17,7 +17,10 @@
 #define UARTICR REG(0x044)
 #define NVIC_ISER0 (*(volatile uint32_t *)0xE000E100u)
 
-const char board_name[] = "collar-qemu";
+#ifndef BOARD_NAME
+#define BOARD_NAME "collar-qemu" /* a team board built on this support passes its own name */
+#endif
+const char board_name[] = BOARD_NAME;
 const uint32_t board_clock_hz = BOARD_COLLAR_QEMU_SYSTICK_HZ;
 const uint8_t board_time_base = PROTO_TIMEBASE_SYSTICK_ICOUNT;
 

@@ -20,7 +20,10 @@
 #define PIN_RX 8u
 #define PIN_MARKER 3u
 
-const char board_name[] = "eartag";
+#ifndef BOARD_NAME
+#define BOARD_NAME "eartag" /* a team board built on this support passes its own name */
+#endif
+const char board_name[] = BOARD_NAME;
 const uint32_t board_clock_hz = BOARD_EARTAG_CLOCK_HZ;
 const uint8_t board_time_base = PROTO_TIMEBASE_DWT_CYCLES;
 
