@@ -120,10 +120,25 @@ def _cmd_bench_kd(args: argparse.Namespace) -> int:
     return 0
 
 
+PACKAGED_OUTPUTS = (FIXTURES / "models", REPO / "device_fw" / "generated")
+"""Folders of committed files that train, quantize and export change only with --update-packaged."""
+
+
+def _guard_packaged(opt: str, folder: str, update: bool) -> None:
+    """Refuse to write into a packaged folder unless --update-packaged says so."""
+    target = Path(folder).resolve()
+    for p in PACKAGED_OUTPUTS:
+        if target == p.resolve() and not update:
+            raise ValueError(f"option {opt}: {folder} holds the packaged files ({p.relative_to(REPO)}): give a folder "
+                             "of your own, or --update-packaged to change the packaged files on purpose")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from harness.training.bench import BenchConfig, train_default
+
+    _guard_packaged("--out", args.out, args.update_packaged)
 
     cfg = replace(BenchConfig(), kd_alpha=args.alpha, temperature=args.temperature, kd_consistent=args.consistent)
     train_default(Path(args.data), Path(args.out), hidden=args.hidden, cfg=cfg)
@@ -133,12 +148,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_quantize(args: argparse.Namespace) -> int:
     from harness.quant.bench import quantize_all
 
+    _guard_packaged("--models", args.models, args.update_packaged)
+
     quantize_all(Path(args.data), Path(args.models), args.clip_pct)
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from harness.quant.export import write_exports
+
+    _guard_packaged("--out", args.out, args.update_packaged)
 
     for p in write_exports(Path(args.models), Path(args.out)):
         print(f"wrote {p}")
@@ -710,11 +729,17 @@ def _build_parser() -> argparse.ArgumentParser:
     qz.add_argument("--data", default=str(DEFAULT_DATA), help="recordings folder (default $HIL_DATA or %(default)s)")
     qz.add_argument("--models", default=str(FIXTURES / "models"), help="models folder (default %(default)s)")
     qz.add_argument("--clip-pct", type=float, default=None, help="range from this percentile of |x| (default max)")
+    qz.add_argument("--update-packaged", action="store_true",
+                    help="allow writing into the packaged fixtures/models (refused without it)")
     qz.set_defaults(func=_cmd_quantize)
 
     ex = sub.add_parser("export", help="write device_fw/generated C sources for every model variant")
     ex.add_argument("--models", default=str(FIXTURES / "models"), help="models folder (default %(default)s)")
-    ex.add_argument("--out", default=str(REPO / "device_fw" / "generated"), help="default %(default)s")
+    ex.add_argument("--out", default=str(REPO / "device_fw" / "generated"),
+                    help="folder of the C model sources (default %(default)s, the packaged one: needs "
+                    "--update-packaged)")
+    ex.add_argument("--update-packaged", action="store_true",
+                    help="allow writing into the packaged device_fw/generated (refused without it)")
     ex.set_defaults(func=_cmd_export)
 
     rn = sub.add_parser("run", help="stream the fixture windows through devices and report (the main job)")
@@ -779,7 +804,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train the default teacher and KD student into fixtures/models")
     tr.add_argument("--data", default=str(DEFAULT_DATA), help="recordings folder (default $HIL_DATA or %(default)s)")
-    tr.add_argument("--out", default=str(FIXTURES / "models"), help="models folder to write (default %(default)s)")
+    tr.add_argument("--out", default=str(FIXTURES / "models"),
+                    help="models folder to write (default %(default)s, the packaged one: needs --update-packaged)")
+    tr.add_argument("--update-packaged", action="store_true",
+                    help="allow writing into the packaged fixtures/models (refused without it)")
     tr.add_argument("--hidden", type=int, default=32, choices=(16, 32, 64), help="student GRU size (default 32)")
     _kd_args(tr)
     tr.set_defaults(func=_cmd_train)

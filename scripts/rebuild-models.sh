@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hil=.venv/bin/hil
-$hil train
-$hil quantize
-$hil export
+$hil train --update-packaged
+$hil quantize --update-packaged
+$hil export --update-packaged
 $hil gen vectors
 $hil bench quant --out fixtures/models/quant_bench.json

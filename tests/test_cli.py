@@ -141,6 +141,10 @@ BAD: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("descriptor names a missing reference", lambda t: ["run", "--variant", "w8a16", "--descriptor", _descriptor(
         t, 'file = "student_w8a16"', 'file = "student_w9a16"')],
      "student_w9a16.json: reference file missing for variant w8a16"),
+    ("export into the packaged folder", lambda t: ["export"],
+     "holds the packaged files (device_fw/generated): give a folder of your own, or --update-packaged"),
+    ("train into the packaged folder", lambda t: ["train"], "holds the packaged files (fixtures/models)"),
+    ("quantize the packaged models", lambda t: ["quantize"], "holds the packaged files (fixtures/models)"),
     ("boards file missing", lambda t: ["run", "--boards", str(t / "b.toml")], "b.toml: boards file not found"),
     ("boards file bad clock", lambda t: ["run", "--boards", _boards_file(
         t, "clock_hz = 64_000_000", 'clock_hz = "fast"')],
