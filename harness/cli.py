@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.assets import CHECKOUT, DEVICE_FW, FIXTURES, reports_root
 from harness.config.descriptor import VARIANT_NAMES
 from harness.linkfaults import DIRECTIONS, FAULT_KINDS, LinkFaults
 
@@ -23,10 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = CHECKOUT
 DEFAULT_DATA = Path(os.environ.get("HIL_DATA") or REPO.parent / "shared" / "data" / "db-cow-walking")
 """The recordings folder: $HIL_DATA, else a copy of db-cow-walking beside this checkout."""
-FIXTURES = REPO / "fixtures"
 ACCEPTANCE_FILE = Path(__file__).with_name("acceptance.json")
 DEFAULT_VARIANTS = ("float32", "w8a16")
 """The variants `hil run` takes when no --variant is given (those of them the descriptor has)."""
@@ -37,16 +38,20 @@ BENCH_DEFAULTS = {"kd_alpha": 0.5, "temperature": 2.0}
 def _cmd_fixtures_build(args: argparse.Namespace) -> int:
     from harness.data.fixtures import build_fixtures
 
-    cows = tuple(c.strip() for c in args.cows.split(",") if c.strip())
+    model = _descriptor_only(args)
+    cows = (tuple(c.strip() for c in args.cows.split(",") if c.strip()) if args.cows is not None
+            else model.held_out)
     if not cows:
-        raise ValueError("option --cows: give at least one cow id")
+        raise ValueError("option --cows: give at least one animal id")
     if args.max_per_class < 0:
         raise ValueError(f"option --max-per-class: {args.max_per_class} must be 0 (keep all) or more")
     cap_n = args.max_per_class or None
-    meta = build_fixtures(Path(args.data), Path(args.out), cows=cows, max_per_class=cap_n)
+    out = args.out or str(model.fixtures_dir)
+    _guard_packaged("--out", out, args.update_packaged)
+    meta = build_fixtures(Path(args.data), Path(out), model, cows=cows, max_per_class=cap_n)
     cap = (f", at most {cap_n} per cow and class: {meta['n_windows']} of {meta['windows_before_cap']}"
            if cap_n is not None else ", all windows")
-    print(f"wrote {args.out}/windows.npz ({meta['n_windows']} windows of cows "
+    print(f"wrote {out}/windows.npz ({meta['n_windows']} windows of cows "
           f"{', '.join(meta['cows'])}{cap}) sha256 {meta['windows_npz_sha256']}")  # type: ignore[arg-type]
     for e in meta["excluded_bouts"]:  # type: ignore[attr-defined]
         print(f"excluded {e['bout']}: {e['reason']}")
@@ -120,8 +125,23 @@ def _cmd_bench_kd(args: argparse.Namespace) -> int:
     return 0
 
 
-PACKAGED_OUTPUTS = (FIXTURES / "models", REPO / "device_fw" / "generated")
-"""Folders of committed files that train, quantize and export change only with --update-packaged."""
+def _descriptor_only(args: argparse.Namespace) -> ModelDescriptor:
+    from harness.config.descriptor import load_descriptor
+
+    _check_path_option("--descriptor", args.descriptor, folder=False)
+    return load_descriptor(Path(args.descriptor))
+
+
+def _descriptor_arg(p: argparse.ArgumentParser) -> None:
+    from harness.config.descriptor import PACKAGED_DESCRIPTOR
+
+    p.add_argument("--descriptor", default=str(PACKAGED_DESCRIPTOR), metavar="FILE",
+                   help="the model descriptor (TOML; its loader reads --data; default: the packaged cattle model)")
+
+
+PACKAGED_OUTPUTS = (FIXTURES / "recordings", FIXTURES / "models", DEVICE_FW / "generated")
+"""Folders of committed files that fixtures build, train, quantize and export change only with
+--update-packaged."""
 
 
 def _guard_packaged(opt: str, folder: str, update: bool) -> None:
@@ -138,19 +158,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from harness.training.bench import BenchConfig, train_default
 
-    _guard_packaged("--out", args.out, args.update_packaged)
-
+    model = _descriptor_only(args)
+    out = args.out or str(model.models_dir)
+    _guard_packaged("--out", out, args.update_packaged)
     cfg = replace(BenchConfig(), kd_alpha=args.alpha, temperature=args.temperature, kd_consistent=args.consistent)
-    train_default(Path(args.data), Path(args.out), hidden=args.hidden, cfg=cfg)
+    train_default(Path(args.data), Path(out), model, hidden=args.hidden, cfg=cfg)
     return 0
 
 
 def _cmd_quantize(args: argparse.Namespace) -> int:
     from harness.quant.bench import quantize_all
 
-    _guard_packaged("--models", args.models, args.update_packaged)
-
-    quantize_all(Path(args.data), Path(args.models), args.clip_pct)
+    model = _descriptor_only(args)
+    if args.models:
+        model = model.with_models_dir(Path(args.models))
+    _guard_packaged("--models", str(model.models_dir), args.update_packaged)
+    quantize_all(Path(args.data), model, args.clip_pct)
     return 0
 
 
@@ -161,6 +184,78 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     for p in write_exports(Path(args.models), Path(args.out)):
         print(f"wrote {p}")
+    return 0
+
+
+def _cmd_onnx(args: argparse.Namespace) -> int:
+    from harness.onnxref import export_student
+
+    for suffix in (".pt", ".json"):
+        if not Path(args.student + suffix).is_file():
+            raise FileNotFoundError(f"option --student: {args.student}{suffix} not found")
+    out = Path(args.out)
+    _guard_packaged("--out", str(out.parent), args.update_packaged)
+    if out.suffix != ".onnx":
+        raise ValueError(f"option --out: {out} should end in .onnx")
+    with contextlib.redirect_stdout(sys.stderr):  # the exporter's progress lines are not this command's output
+        export_student(Path(args.student), out)
+    print(f"wrote {out}")
+    return 0
+
+
+INIT_FILES = {
+    "model.toml": "the model descriptor: a copy of the packaged cattle one, to edit for your model",
+    "thresholds.json": "acceptance floors and budgets per board and variant (a copy of the packaged ones)",
+    "boards.toml": "an example board of your own: the ear tag's support, a Cortex-M4F at 32 MHz on mps2-an386",
+    "pytest.ini": "runs the acceptance suite with this folder's descriptor and thresholds",
+    "conftest.py": "where your own fixtures go (the hil_* fixtures come from the installed plugin)",
+    "tests/": "the acceptance suite (test_acceptance.py, test_device_level.py, test_stream_mode.py)",
+}
+"""What `hil init DIR` lays out, and what each is for."""
+EXAMPLE_BOARDS = Path(__file__).with_name("config") / "boards.example.toml"
+"""The boards file `hil init` copies (tests/test_descriptor.py checks that it loads)."""
+
+_INIT_INI = """[pytest]
+# `pytest` in this folder runs the acceptance suite against QEMU (--hil-target renode or board for
+# the others); paths here are relative to this file's folder.
+testpaths = tests
+addopts = -ra
+hil_descriptor = model.toml
+hil_thresholds = thresholds.json
+# hil_boards = boards.toml
+"""
+
+_INIT_CONFTEST = '''"""Your own fixtures for your device-level tests go here. The hil_* fixtures (hil_run, hil_device,
+hil_recordings, hil_stream_run) come from the harness's pytest plugin, which the installed package
+registers; pytest.ini points it at this folder's descriptor and thresholds."""
+'''
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    import shutil
+
+    from harness.assets import ACCEPTANCE
+    from harness.config.descriptor import PACKAGED_DESCRIPTOR
+
+    out = Path(args.dir)
+    _check_path_option("DIR", args.dir, folder=True)
+    clash = [n for n in INIT_FILES if (out / n.rstrip("/")).exists()]
+    if clash:
+        raise ValueError(f"{out}: already has {', '.join(clash)}; `hil init` writes only into a folder without them")
+    out.mkdir(parents=True, exist_ok=True)
+    head = ("# Laid out by `hil init`: the packaged cattle model's descriptor, a start for your own. Its\n"
+            "# `packaged:` paths name the harness's own models and fixtures; give yours instead.\n")
+    (out / "model.toml").write_text(head + PACKAGED_DESCRIPTOR.read_text())
+    shutil.copyfile(ACCEPTANCE_FILE, out / "thresholds.json")
+    shutil.copyfile(EXAMPLE_BOARDS, out / "boards.toml")
+    (out / "pytest.ini").write_text(_INIT_INI)
+    (out / "conftest.py").write_text(_INIT_CONFTEST)
+    (out / "tests").mkdir()
+    for f in sorted(ACCEPTANCE.glob("test_*.py")):
+        shutil.copyfile(f, out / "tests" / f.name)
+    for name, what in INIT_FILES.items():
+        print(f"wrote {out / name}: {what}")
+    print(f"next: cd {out} && pytest   (the acceptance suite on QEMU)")
     return 0
 
 
@@ -402,7 +497,7 @@ def _report_dir(args: argparse.Namespace) -> Path:
 
     if args.report:
         return Path(args.report)
-    root = REPO / "reports"
+    root = reports_root()
     latest = root / "latest"
     if args.resume:
         if not latest.exists():
@@ -414,7 +509,7 @@ def _report_dir(args: argparse.Namespace) -> Path:
 
 def _point_latest(report_dir: Path) -> None:
     """reports/latest -> this run's folder (when it is under reports/)."""
-    root = REPO / "reports"
+    root = reports_root()
     if report_dir.resolve().parent != root.resolve():
         return
     latest = root / "latest"
@@ -576,7 +671,7 @@ def _cmd_gen(args: argparse.Namespace) -> int:
     from protocol.docgen import update_readme
     from protocol.golden import write_golden
 
-    gen = REPO / "device_fw" / "generated"
+    gen = DEVICE_FW / "generated"
     for p in write_board_files(gen / "boards"):
         print(f"wrote {p}")
     print(f"wrote {write_proto_defs(gen / 'proto_defs.h')}")
@@ -591,7 +686,7 @@ def _cmd_gen_vectors(args: argparse.Namespace) -> int:
     from harness.data.fixtures import load_fixtures
     from harness.quant.vectors import write_vectors
 
-    out = REPO / "device_fw" / "tests" / "vectors"
+    out = DEVICE_FW / "tests" / "vectors"
     model = _model(args)
     for p in write_vectors(model.models_dir, load_fixtures(Path(args.fixtures), model), out):
         print(f"wrote {p}")
@@ -660,11 +755,15 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     fx = sub.add_parser("fixtures", help="fixture data").add_subparsers(dest="sub", required=True)
-    fb = fx.add_parser("build", help="rebuild fixtures/recordings from a db-cow-walking recordings folder")
+    fb = fx.add_parser("build", help="rebuild a fixture folder from a recordings folder (the descriptor's loader)")
+    _descriptor_arg(fb)
     fb.add_argument("--data", default=str(DEFAULT_DATA), help="recordings folder (default $HIL_DATA or %(default)s)")
-    fb.add_argument("--out", default=str(FIXTURES / "recordings"), help="fixture folder to write (default %(default)s)")
-    fb.add_argument("--cows", default="1217,2016", help="comma-separated cow ids to take (default %(default)s, the "
-                    "cows the default models never trained on)")
+    fb.add_argument("--out", default=None, help="fixture folder to write (default: the descriptor's paths.fixtures; "
+                    "the packaged one needs --update-packaged)")
+    fb.add_argument("--update-packaged", action="store_true",
+                    help="allow writing into the packaged fixtures/recordings (refused without it)")
+    fb.add_argument("--cows", default=None, help="comma-separated animal ids to take (default: the descriptor's "
+                    "data.held_out, the animals its models never trained on)")
     fb.add_argument("--max-per-class", type=int, default=75,
                     help="at most N windows per cow and class, evenly spaced; 0 keeps all (default %(default)s, "
                     "the committed set; the command prints how many windows the cap left out)")
@@ -727,7 +826,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     qz = sub.add_parser("quantize", help="calibrate and quantize the default student (every variant)")
     qz.add_argument("--data", default=str(DEFAULT_DATA), help="recordings folder (default $HIL_DATA or %(default)s)")
-    qz.add_argument("--models", default=str(FIXTURES / "models"), help="models folder (default %(default)s)")
+    _descriptor_arg(qz)
+    qz.add_argument("--models", default=None, help="models folder (default: the descriptor's paths.models)")
     qz.add_argument("--clip-pct", type=float, default=None, help="range from this percentile of |x| (default max)")
     qz.add_argument("--update-packaged", action="store_true",
                     help="allow writing into the packaged fixtures/models (refused without it)")
@@ -735,12 +835,26 @@ def _build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("export", help="write device_fw/generated C sources for every model variant")
     ex.add_argument("--models", default=str(FIXTURES / "models"), help="models folder (default %(default)s)")
-    ex.add_argument("--out", default=str(REPO / "device_fw" / "generated"),
+    ex.add_argument("--out", default=str(DEVICE_FW / "generated"),
                     help="folder of the C model sources (default %(default)s, the packaged one: needs "
                     "--update-packaged)")
     ex.add_argument("--update-packaged", action="store_true",
                     help="allow writing into the packaged device_fw/generated (refused without it)")
     ex.set_defaults(func=_cmd_export)
+
+    it = sub.add_parser("init", help="lay out a team's project folder: descriptor, thresholds, boards file, "
+                        "pytest.ini, conftest and the acceptance suite")
+    it.add_argument("dir", metavar="DIR", help="the folder to lay out (created; must not hold those files yet)")
+    it.set_defaults(func=_cmd_init)
+
+    ox = sub.add_parser("onnx", help="write a float student as an ONNX model (a float32 reference for onnxruntime)")
+    ox.add_argument("--student", default=str(FIXTURES / "models" / "student"), metavar="STEM",
+                    help="the student's files without suffix (STEM.pt, STEM.json; default %(default)s)")
+    ox.add_argument("--out", required=True, metavar="FILE.onnx",
+                    help="the ONNX file to write; name it in a descriptor as reference = \"onnx\"")
+    ox.add_argument("--update-packaged", action="store_true",
+                    help="allow writing into the packaged fixtures/models (refused without it)")
+    ox.set_defaults(func=_cmd_onnx)
 
     rn = sub.add_parser("run", help="stream the fixture windows through devices and report (the main job)")
     rn.add_argument("--target", default="qemu", choices=("qemu", "renode", "board"),
@@ -804,8 +918,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train the default teacher and KD student into fixtures/models")
     tr.add_argument("--data", default=str(DEFAULT_DATA), help="recordings folder (default $HIL_DATA or %(default)s)")
-    tr.add_argument("--out", default=str(FIXTURES / "models"),
-                    help="models folder to write (default %(default)s, the packaged one: needs --update-packaged)")
+    _descriptor_arg(tr)
+    tr.add_argument("--out", default=None,
+                    help="models folder to write (default: the descriptor's paths.models; the packaged one needs "
+                    "--update-packaged)")
     tr.add_argument("--update-packaged", action="store_true",
                     help="allow writing into the packaged fixtures/models (refused without it)")
     tr.add_argument("--hidden", type=int, default=32, choices=(16, 32, 64), help="student GRU size (default 32)")

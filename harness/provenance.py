@@ -13,9 +13,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness.assets import CHECKOUT, IN_CHECKOUT, PACKAGE, version
+
 __all__ = ["collect_provenance", "file_sha256"]
 
-_REPO = Path(__file__).resolve().parent.parent
+_REPO = CHECKOUT
 
 
 def file_sha256(path: Path) -> str | None:
@@ -54,9 +56,13 @@ def _git() -> dict[str, object]:
             return None
         return r.stdout.strip() if r.returncode == 0 else None
 
+    if not IN_CHECKOUT:
+        return {"commit": None, "dirty": None, "installed_at": str(PACKAGE),
+                "source": f"installed package cattle-hil {version()} (not a git checkout)"}
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+    return {"commit": commit, "dirty": bool(status) if status is not None else None, "installed_at": str(PACKAGE),
+            "source": f"git checkout {CHECKOUT}"}
 
 
 def collect_provenance(argv: list[str] | None = None) -> dict[str, object]:

@@ -4,8 +4,8 @@ an attached board with the same test module.
 Options (all ``--hil-*``) are declared in :func:`pytest_addoption`; each also reads an environment
 variable (``HIL_TARGET``, ``HIL_BOARD``, ...: the option name in capitals) and an ini key of the
 same name (``hil_target`` in ``[tool.pytest.ini_options]``); the command line wins, then the
-environment, then the ini file. Session fixtures below; the hooks parametrize every test that
-takes ``hil_case`` over board x variant.
+environment, then the ini file. A path in an ini file is relative to that file's folder. Session
+fixtures below; the hooks parametrize every test that takes ``hil_case`` over board x variant.
 
 Configured means required: a target that was configured (a board port, probe or hardware map; an
 image; a thresholds file) and cannot be used is an error, not a skip. Only a target that was
@@ -38,6 +38,8 @@ from harness.thresholds import ACCEPTANCE_FILE, Thresholds, load_thresholds
 __all__ = ["HilCase", "HilConfig"]
 
 _DEFAULT_VARIANTS = ("float32", "w8a16")
+_PATH_OPTIONS = ("descriptor", "boards", "hardware-map", "image", "thresholds", "fixtures", "models")
+"""Options that name a file or folder: given in an ini file, relative to the ini file's folder."""
 _OPTIONS: dict[str, dict[str, object]] = {
     "target": {"default": "qemu", "choices": ("qemu", "renode", "board"),
                "help": "where the firmware runs: qemu (default), renode or an attached board"},
@@ -103,6 +105,8 @@ def _opt(config: pytest.Config, name: str) -> object:
     if raw in (None, ""):
         return v
     kw = _OPTIONS[name]
+    if env is None and name in _PATH_OPTIONS and config.inipath is not None:
+        return str(config.inipath.parent / str(raw))  # an ini file's paths are relative to its folder
     if kw.get("action") == "append":
         vals = [x.strip() for x in str(raw).split(",") if x.strip()]
         bad = [x for x in vals if "choices" in kw and x not in kw["choices"]]  # type: ignore[operator]

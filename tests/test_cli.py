@@ -90,7 +90,7 @@ def _descriptor(t: Path, old: str = "", new: str = "") -> str:
     """A copy of the packaged descriptor with ``old`` replaced by ``new`` (paths made absolute)."""
     from harness.config.descriptor import PACKAGED_DESCRIPTOR
 
-    text = PACKAGED_DESCRIPTOR.read_text().replace('"../../fixtures/', f'"{FIXTURES}/')
+    text = PACKAGED_DESCRIPTOR.read_text().replace('"packaged:', f'"{FIXTURES}/')
     assert old in text
     return _file(t, "model.toml", text.replace(old, new))
 
@@ -128,7 +128,7 @@ BAD: list[tuple[str, Callable[[Path], list[str]], str]] = [
      "model.chanels: unknown key"),
     ("descriptor unknown reference kind", lambda t: ["run", "--descriptor", _descriptor(
         t, 'reference = "dq"\nfile = "student_w8a16"', 'reference = "tflite"\nfile = "student_w8a16"')],
-     "variants.w8a16.reference: 'tflite' unknown; known: torch, dq, expected"),
+     "variants.w8a16.reference: 'tflite' unknown; known: torch, dq, onnx, expected"),
     ("descriptor float variant without tolerance", lambda t: ["run", "--descriptor", _descriptor(
         t, "tolerance = 1e-3", "")], "variants.float32.tolerance: missing"),
     ("descriptor window differs from the fixtures", lambda t: ["run", "--descriptor", _descriptor(

@@ -172,13 +172,13 @@ def test_fixtures_build_reproduces_the_committed_bytes(tmp_path: Path) -> None:
 def test_fixtures_build_takes_other_cows_and_keeps_every_window_unless_capped(tmp_path: Path) -> None:
     from harness.data.recordings import RecordingError
 
-    meta = build_fixtures(SHARED_DATA, tmp_path, cows=("4119",))
+    meta = build_fixtures(SHARED_DATA, tmp_path, CATTLE, cows=("4119",))
     fx = load_fixtures(tmp_path, CATTLE)
     assert set(fx.windows.cow.tolist()) == {"4119"}
     assert meta["n_windows"] == meta["windows_before_cap"] == len(fx.windows)
     assert (fx.windows.y == 2).sum() > 0  # the restored Resting excerpts of cow 4119
     with pytest.raises(RecordingError, match="no windows of cow"):
-        build_fixtures(SHARED_DATA, tmp_path / "x", cows=("9999",))
+        build_fixtures(SHARED_DATA, tmp_path / "x", CATTLE, cows=("9999",))
 
 
 def test_a_stratified_sample_holds_every_class_of_every_animal_and_is_fixed_by_its_seed() -> None:

@@ -54,6 +54,8 @@ def test_a_descriptor_without_a_variant_names_itself_and_what_it_has(tmp_path: P
       '[variants.w8a16]\nreference = "dq"\nfile = "student_w8a16"\ntolerance = 0.1'),
      "variants.w8a16.tolerance: only a float variant has a tolerance"),
     (("[variants.w8a8]", "[variants.w4a4]"), "variants.w4a4: unknown variant"),
+    (("[variants.w8a16]\nreference = \"dq\"", "[variants.w8a16]\nreference = \"onnx\""),
+     "variants.w8a16.reference: onnx is a float reference"),
 ])
 def test_every_descriptor_error_names_the_file_the_key_and_the_problem(
         tmp_path: Path, edit: tuple[str, str], message: str) -> None:
@@ -151,3 +153,34 @@ def test_the_readme_tables_of_reference_kinds_and_expected_arrays_are_the_declar
         assert rows.get(kind, "").startswith(meaning), kind
     for name, meaning in EXPECTED_ARRAYS.items():
         assert rows.get(name) == meaning, name
+
+
+def test_the_example_boards_file_of_hil_init_loads_and_adds_a_board_on_qemu() -> None:
+    from harness.cli import EXAMPLE_BOARDS
+
+    boards = load_boards(EXAMPLE_BOARDS)
+    assert list(boards) == ["team-tag"] and not set(boards) & set(PACKAGED_BOARDS)
+    b = boards["team-tag"]
+    assert (b.clock_hz, b.flash_bytes, b.ram_bytes, b.firmware) == (32_000_000, 524288, 131072, "eartag")
+    assert b.qemu_machine().machine == "mps2-an386"
+
+
+def test_hil_init_lays_out_a_team_folder_and_refuses_to_overwrite_one(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from harness.cli import INIT_FILES
+    from harness.thresholds import load_thresholds
+
+    team = tmp_path / "team"
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "init", str(team)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name + ("/" if p.is_dir() else "") for p in team.iterdir()) == sorted(INIT_FILES)
+    model = load_descriptor(team / "model.toml")
+    assert model.classes == CATTLE.classes and model.models_dir == CATTLE.models_dir
+    load_thresholds(team / "thresholds.json", model.classes)
+    assert "hil_descriptor = model.toml" in (team / "pytest.ini").read_text()
+    (team / "conftest.py").unlink()
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "init", str(team)], capture_output=True, text=True)
+    assert r.returncode == 2 and "already has model.toml, thresholds.json, boards.toml, pytest.ini, tests/" in r.stderr
+    assert not (team / "conftest.py").exists()

@@ -21,7 +21,7 @@ LIMIT = 24
 
 
 def _descriptor(tmp: Path, *edits: tuple[str, str]) -> Path:
-    text = PACKAGED_DESCRIPTOR.read_text().replace('"../../fixtures/', f'"{FIXTURES}/')
+    text = PACKAGED_DESCRIPTOR.read_text().replace('"packaged:', f'"{FIXTURES}/')
     for old, new in edits:
         assert old in text, old
         text = text.replace(old, new)

@@ -16,7 +16,12 @@ Keys (a table per section; relative paths are relative to the descriptor's folde
   (1..255), ``sample_rate_hz`` (> 0).
 - ``[sensor]``: ``full_scale_g`` (> 0), ``counts_per_g`` (> 0): how g become device counts.
 - ``[input]``: ``calibration``, one of :data:`CALIBRATIONS`.
-- ``[paths]``: ``models`` (the folder of the reference files), ``fixtures`` (the fixture folder).
+- ``[data]`` (optional): ``loader``, the recordings loader plug-in as ``module:function``
+  (harness.data.loaders; a module next to the descriptor is found), and ``held_out``, the animals
+  the fixtures are cut from and the models never train on.
+- ``[paths]``: ``models`` (the folder of the reference files), ``fixtures`` (the fixture folder);
+  ``packaged:REL`` names a folder of the harness's packaged fixtures (harness.assets), in a
+  checkout or an installed wheel alike.
 - ``[variants.NAME]``, NAME one of :data:`VARIANT_NAMES`: ``reference``, one of
   :data:`REFERENCE_KINDS`; ``file`` (the reference's file or stem inside the models folder);
   ``tolerance`` (float references only: largest |device score - reference score| accepted).
@@ -29,6 +34,7 @@ import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from harness.assets import packaged_path
 from protocol.messages import MAX_SCORES
 
 __all__ = [
@@ -49,10 +55,11 @@ VARIANT_NAMES = ("float32", "w8a16", "w16a16", "w8a8")
 REFERENCE_KINDS = {
     "torch": "the harness's float GRU student (<file>.pt + <file>.json, written by `hil train`)",
     "dq": "the harness's integer reference of a DQ-quantized student (<file>.npz + <file>.json, `hil quantize`)",
+    "onnx": "a float model in ONNX (<file>, run with onnxruntime; its metadata carries the model hash, `hil onnx`)",
     "expected": "an expected-outputs file (npz) that any toolchain can write: classes and scores per window",
 }
 """Where a variant's reference outputs come from."""
-FLOAT_REFERENCES = ("torch",)
+FLOAT_REFERENCES = ("torch", "onnx")
 CALIBRATIONS = {
     "none": "the windows reach the model as recorded",
     "rotation-z": "a per-animal rotation about the sensor's z axis (cos, sin in Q14), applied in integers",
@@ -91,6 +98,10 @@ class ModelDescriptor:
     models_dir: Path
     fixtures_dir: Path
     variants: dict[str, VariantSpec]
+    loader: str | None = None
+    """the recordings loader plug-in, ``module:function`` (None: the descriptor names none)"""
+    held_out: tuple[str, ...] = ()
+    """the fixture animals, never trained on"""
 
     @property
     def n_classes(self) -> int:
@@ -122,6 +133,7 @@ _KEYS = {
     "input": {"calibration"},
     "paths": {"models", "fixtures"},
 }
+_OPTIONAL = {"data": {"loader", "held_out"}}
 
 
 class _Reader:
@@ -184,9 +196,17 @@ def load_descriptor(path: Path = PACKAGED_DESCRIPTOR) -> ModelDescriptor:
     except tomllib.TOMLDecodeError as exc:
         raise DescriptorError(f"{path}: not valid TOML: {exc}") from None
     r = _Reader(path)
-    extra = sorted(set(raw) - {*_KEYS, "variants"})
+    extra = sorted(set(raw) - {*_KEYS, *_OPTIONAL, "variants"})
     if extra:
-        raise r.fail(extra[0], f"unknown table; known: {', '.join([*_KEYS, 'variants'])}")
+        raise r.fail(extra[0], f"unknown table; known: {', '.join([*_KEYS, *_OPTIONAL, 'variants'])}")
+    data = r.table(raw, "data") if "data" in raw else {}
+    r.unknown(data, "data", _OPTIONAL["data"])
+    loader = r.text(data, "data", "loader") if "loader" in data else None
+    if loader is not None and (loader.count(":") != 1 or not all(loader.split(":"))):
+        raise r.fail("data.loader", f"{loader!r} is not module:function")
+    held = data.get("held_out", [])
+    if not isinstance(held, list) or not all(isinstance(a, str) and a for a in held) or len(set(held)) != len(held):
+        raise r.fail("data.held_out", f"must be a list of distinct animal ids, got {held!r}")
     tables = {k: r.table(raw, k) for k in _KEYS}
     for k, known in _KEYS.items():
         r.unknown(tables[k], k, known)
@@ -209,8 +229,8 @@ def load_descriptor(path: Path = PACKAGED_DESCRIPTOR) -> ModelDescriptor:
     if calibration == "rotation-z" and channels != 3:
         raise r.fail("input.calibration", f"rotation-z needs 3 channels (x, y, z), the model has {channels}")
     here = path.resolve().parent
-    models_dir = (here / r.text(tables["paths"], "paths", "models")).resolve()
-    fixtures_dir = (here / r.text(tables["paths"], "paths", "fixtures")).resolve()
+    models_dir = packaged_path(r.text(tables["paths"], "paths", "models"), here)
+    fixtures_dir = packaged_path(r.text(tables["paths"], "paths", "fixtures"), here)
     vraw = raw.get("variants")
     if not isinstance(vraw, dict) or not vraw:
         raise r.fail("[variants]", "missing: give at least one [variants.NAME] table")
@@ -227,8 +247,8 @@ def load_descriptor(path: Path = PACKAGED_DESCRIPTOR) -> ModelDescriptor:
             raise r.fail(f"{sect}.reference", f"{kind!r} unknown; known: {', '.join(REFERENCE_KINDS)}")
         if kind == "dq" and name == "float32":
             raise r.fail(f"{sect}.reference", "dq is an integer reference; the float32 variant needs a float one")
-        if kind == "torch" and name != "float32":
-            raise r.fail(f"{sect}.reference", "torch is a float reference; an integer variant needs dq or expected")
+        if kind in FLOAT_REFERENCES and name != "float32":
+            raise r.fail(f"{sect}.reference", f"{kind} is a float reference; an integer variant needs dq or expected")
         tol: float | None = None
         if "tolerance" in v:
             if kind not in FLOAT_REFERENCES and not (kind == "expected" and name == "float32"):
@@ -242,5 +262,5 @@ def load_descriptor(path: Path = PACKAGED_DESCRIPTOR) -> ModelDescriptor:
         channels=channels, sample_rate_hz=r.positive(m, "model", "sample_rate_hz"),
         full_scale_g=r.positive(tables["sensor"], "sensor", "full_scale_g"),
         counts_per_g=r.positive(tables["sensor"], "sensor", "counts_per_g"), calibration=calibration,
-        models_dir=models_dir, fixtures_dir=fixtures_dir, variants=variants,
+        models_dir=models_dir, fixtures_dir=fixtures_dir, variants=variants, loader=loader, held_out=tuple(held),
     )

@@ -16,16 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.config.descriptor import ModelDescriptor
+from harness.config.descriptor import PACKAGED_DESCRIPTOR, ModelDescriptor
 from harness.data.recordings import (
-    CLASS_NAMES,
-    SAMPLE_RATE_HZ,
     AccelSpec,
     RecordingError,
-    load_recordings,
 )
 from harness.data.windows import (
-    DEFAULT_WINDOW,
+    Q14_ONE,
     WindowSet,
     estimate_rotation_q14,
     make_windows,
@@ -33,7 +30,6 @@ from harness.data.windows import (
 )
 
 __all__ = [
-    "FIXTURE_COWS",
     "SAMPLE_SEED",
     "BoutSet",
     "FixtureSet",
@@ -45,8 +41,6 @@ __all__ = [
     "write_npz",
 ]
 
-FIXTURE_COWS: tuple[str, ...] = ("1217", "2016")
-"""Held-out cows: never used for training the default models; both have all four classes."""
 MAX_PER_COW_CLASS = 75
 """The cap the committed fixture set was built with (``--max-per-class 75``)."""
 _ZIP_DATE = (2024, 1, 1, 0, 0, 0)
@@ -148,17 +142,17 @@ def source_digest(data_root: Path) -> dict[str, object]:
     """What a fixture set was built from: the folder's name, how many CSV files, and a sha256 over
     their relative paths and bytes (sorted), so a rebuild from other data is visible in meta.json."""
     h = hashlib.sha256()
-    files = sorted(Path(data_root).glob("*/*.csv"))
+    files = sorted(Path(data_root).glob("*/*.csv")) or sorted(Path(data_root).rglob("*.csv"))
     for f in files:
         h.update(f.relative_to(data_root).as_posix().encode() + b"\0")
         h.update(f.read_bytes())
     return {"folder": Path(data_root).name, "csv_files": len(files), "sha256": h.hexdigest()}
 
 
-def _subsample(ws: WindowSet, cap: int) -> WindowSet:
+def _subsample(ws: WindowSet, cap: int, n_classes: int) -> WindowSet:
     keep = np.zeros(len(ws), dtype=bool)
     for cow in ws.cows:
-        for label in range(len(CLASS_NAMES)):
+        for label in range(n_classes):
             idx = np.flatnonzero((ws.cow == cow) & (ws.y == label))
             if len(idx) > cap:
                 idx = idx[np.linspace(0, len(idx) - 1, cap).round().astype(int)]
@@ -166,24 +160,33 @@ def _subsample(ws: WindowSet, cap: int) -> WindowSet:
     return ws.select(keep)
 
 
-def build_fixtures(data_root: Path, out_dir: Path, window: int = DEFAULT_WINDOW,
-                   cows: tuple[str, ...] = FIXTURE_COWS, max_per_class: int | None = None) -> dict[str, object]:
-    """Rebuild ``out_dir`` (windows.npz + meta.json) from a recordings folder: the windows of
-    ``cows``, at most ``max_per_class`` per cow and class (evenly spaced; None keeps all).
-    Deterministic: the same folder and options give the same bytes.
+def build_fixtures(data_root: Path, out_dir: Path, model: ModelDescriptor, cows: tuple[str, ...] | None = None,
+                   max_per_class: int | None = None) -> dict[str, object]:
+    """Rebuild ``out_dir`` (windows.npz, bouts.npz, meta.json) from a recordings folder read by the
+    descriptor's loader plug-in: the non-overlapping windows of ``cows`` (default the descriptor's
+    held-out animals), at most ``max_per_class`` per animal and class (evenly spaced; None keeps
+    all). Deterministic: the same folder and options give the same bytes.
 
     Raises:
-        RecordingError: the folder is unusable, or a requested cow has no windows.
+        RecordingError: the folder is unusable, or a requested animal has no windows.
     """
-    bouts, excluded = load_recordings(data_root)
+    from harness.data.loaders import load_bouts
+
+    cows = tuple(cows if cows is not None else model.held_out)
+    if not cows:
+        raise RecordingError(f"{model.source}: data.held_out: no animals to cut fixtures from (give --cows)")
+    window = model.window
+    bouts, excluded = load_bouts(model, data_root)
     all_ws, skipped = make_windows(bouts, window, window)
-    rotations = cow_rotations(all_ws)
+    rotations = (cow_rotations(all_ws) if model.calibration == "rotation-z"
+                 else {c: (Q14_ONE, 0) for c in all_ws.cows})
     missing = sorted(set(cows) - set(all_ws.cows))
     if missing:
         raise RecordingError(f"{data_root}: no windows of cow(s) {', '.join(missing)}; the folder has "
                              f"{', '.join(all_ws.cows)}")
     held = all_ws.select(np.isin(all_ws.cow, cows))
-    ws = held if max_per_class is None else _subsample(held, max_per_class)
+    ws = held if max_per_class is None else _subsample(held, max_per_class, model.n_classes)
+    aw = max(8, *(len(c) for c in cows))  # animal ids: the committed cattle set's dtype is U8
     out_dir.mkdir(parents=True, exist_ok=True)
     held_bouts = [b for b in bouts if b.cow in cows]
     bnpz = out_dir / "bouts.npz"
@@ -191,30 +194,31 @@ def build_fixtures(data_root: Path, out_dir: Path, window: int = DEFAULT_WINDOW,
         "x": np.concatenate([b.counts for b in held_bouts]).astype(np.int16),
         "offsets": np.cumsum([0] + [b.n_samples for b in held_bouts]).astype(np.int64),
         "bout": np.array([b.path for b in held_bouts]).astype("U64"),
-        "cow": np.array([b.cow for b in held_bouts]).astype("U8"),
+        "cow": np.array([b.cow for b in held_bouts]).astype(f"U{aw}"),
         "label": np.array([b.label for b in held_bouts], dtype=np.int64),
     })
     npz = out_dir / "windows.npz"
     write_npz(
         npz,
-        {"x": ws.x, "y": ws.y, "cow": ws.cow.astype("U8"), "bout": ws.bout.astype("U64"),
+        {"x": ws.x, "y": ws.y, "cow": ws.cow.astype(f"U{aw}"), "bout": ws.bout.astype("U64"),
          "start": ws.start.astype(np.int64)},
     )
     counts = {
-        cow: {CLASS_NAMES[k]: int(((ws.cow == cow) & (ws.y == k)).sum()) for k in range(4)}
+        cow: {name: int(((ws.cow == cow) & (ws.y == k)).sum()) for k, name in enumerate(model.classes)}
         for cow in ws.cows
     }
     meta: dict[str, object] = {
         "format": "cattle-hil-windows/1",
         "generated_by": f"hil fixtures build --cows {','.join(cows)}"
-        + (f" --max-per-class {max_per_class}" if max_per_class is not None else ""),
+        + (f" --max-per-class {max_per_class}" if max_per_class is not None else "")
+        + (f" --descriptor {model.source.name}" if model.source != PACKAGED_DESCRIPTOR else ""),
         "source": source_digest(data_root),
-        "sample_rate_hz": SAMPLE_RATE_HZ,
+        "sample_rate_hz": model.sample_rate_hz,
         "window_samples": window,
         "hop_samples": window,
-        "channels": ["x", "y", "z"],
-        "accelerometer": AccelSpec().as_dict(),
-        "label_map": {str(i): n for i, n in enumerate(CLASS_NAMES)},
+        "channels": ["x", "y", "z"] if model.channels == 3 else [f"c{i}" for i in range(model.channels)],
+        "accelerometer": AccelSpec(int(model.full_scale_g), int(model.counts_per_g)).as_dict(),
+        "label_map": {str(i): n for i, n in enumerate(model.classes)},
         "cows": list(cows),
         "max_windows_per_cow_and_class": max_per_class,
         "windows_before_cap": len(held),

@@ -14,8 +14,12 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from harness.config.descriptor import ModelDescriptor
 
 __all__ = [
     "CLASS_NAMES",
@@ -29,6 +33,7 @@ __all__ = [
     "bout_fault",
     "load_bout",
     "load_recordings",
+    "load_recordings_for",
     "to_counts",
 ]
 
@@ -197,3 +202,12 @@ def load_recordings(
         else:
             excluded.append((rel, reason))
     return usable, excluded
+
+
+def load_recordings_for(root: Path, model: ModelDescriptor) -> tuple[list[Bout], list[tuple[str, str]]]:
+    """The loader plug-in of the packaged cattle descriptor (``[data] loader``): :func:`load_recordings`
+    at the descriptor's sensor scale, for a descriptor whose classes are this data set's."""
+    if tuple(model.classes) != CLASS_NAMES:
+        raise RecordingError(f"{model.source}: model.classes {list(model.classes)}: the db-cow-walking loader gives "
+                             f"{list(CLASS_NAMES)}")
+    return load_recordings(root, AccelSpec(int(model.full_scale_g), int(model.counts_per_g)))

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from harness.config.descriptor import ModelDescriptor
-from harness.data.fixtures import FIXTURE_COWS, calibrated, load_fixtures
+from harness.data.fixtures import calibrated, load_fixtures
 from harness.metrics import score
 from harness.quant.calibrate import VARIANTS, quantize_student, torch_logits
 from harness.quant.intref import QuantModel
@@ -26,18 +26,21 @@ CALIB_STRIDE = 3
 """Calibrate on every third training window (all cows but the fixture cows)."""
 
 
-def quantize_all(data_root: Path, models_dir: Path, clip_pct: float | None = None, log: Log = print) -> None:
+def quantize_all(data_root: Path, model: ModelDescriptor, clip_pct: float | None = None, log: Log = print) -> None:
+    """Quantize ``model``'s student (in its models folder) to every variant, calibrated on the
+    training windows of the animals that are not held out."""
     from harness.training.bench import load_dataset
 
+    models_dir = model.models_dir
     student = load_model(models_dir / "student")
     assert isinstance(student, GruStudent)
-    ds = load_dataset(data_root)
-    x = calibrated(ds.train, ds.rotations)[~np.isin(ds.train.cow, FIXTURE_COWS)][::CALIB_STRIDE]
+    ds = load_dataset(data_root, model)
+    x = calibrated(ds.train, ds.rotations)[~np.isin(ds.train.cow, model.held_out)][::CALIB_STRIDE]
     for v in VARIANTS:
         m = quantize_student(student, x, v, clip_pct)
         save_quant(m, models_dir / f"student_{v}", {
             "calibration": f"{len(x)} windows: every {CALIB_STRIDE}rd training window of cows other than "
-            f"{'+'.join(FIXTURE_COWS)}; clip percentile {clip_pct}"})
+            f"{'+'.join(model.held_out)}; clip percentile {clip_pct}"})
         log(f"{v}: wrote {models_dir / f'student_{v}.npz'}")
 
 

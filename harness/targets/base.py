@@ -8,6 +8,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from harness.assets import BUILD, DEVICE_FW, IN_CHECKOUT, version
+
 __all__ = [
     "FW_DIR",
     "ImageError",
@@ -22,7 +24,10 @@ __all__ = [
     "log_tail",
 ]
 
-FW_DIR = Path(__file__).resolve().parents[2] / "device_fw"
+_BUILD_ID_CHARS = 24
+"""the hello's build id field: 24 bytes, NUL-padded (protocol.messages INFO build_id)"""
+FW_DIR = DEVICE_FW
+"""The firmware sources (harness.assets: the checkout's device_fw/, or the wheel's copy)."""
 
 
 class TargetUnavailable(RuntimeError):
@@ -132,7 +137,7 @@ def die_with_parent() -> None:
 
 def firmware_image(image_board: str, variant: str) -> Path:
     """Path of the ELF for ``image_board`` (e.g. ``collar-qemu``) and ``variant``."""
-    return FW_DIR / "build" / "fw" / image_board / variant / "fw.elf"
+    return BUILD / "fw" / image_board / variant / "fw.elf"
 
 
 def build_firmware(image_board: str, variant: str) -> Path:
@@ -145,13 +150,15 @@ def build_firmware(image_board: str, variant: str) -> Path:
     if name in BOARDS and BOARDS[name].source != str(BOARDS_FILE):
         return build_team_firmware(name, variant, qemu)
     elf = firmware_image(image_board, variant)
-    rel = elf.relative_to(FW_DIR).as_posix()
-    _make([rel], rel)
+    _make([str(elf)], str(elf))
     return elf
 
 
 def _make(args: list[str], what: str) -> None:
-    r = subprocess.run(["make", "-s", "-C", str(FW_DIR), *args], capture_output=True, text=True)
+    # no git to describe the sources of an installed wheel: the image names the package version
+    extra = [] if IN_CHECKOUT else [f"BUILD_ID={f'cattle-hil-{version()}'[:_BUILD_ID_CHARS]}"]
+    r = subprocess.run(["make", "-s", "-C", str(FW_DIR), f"BUILD={BUILD}", *extra, *args], capture_output=True,
+                       text=True)
     if r.returncode != 0:
         raise RuntimeError(f"building {what} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
 
@@ -176,9 +183,8 @@ def build_team_firmware(name: str, variant: str, qemu: bool) -> Path:
             f"  RAM   (rwx) : ORIGIN = 0x{b.ram_origin:08X}, LENGTH = {b.ram_bytes}\n}}\n")
     if not ld.is_file() or ld.read_text() != text:
         ld.write_text(text)
-    rel = elf.relative_to(FW_DIR).as_posix()
-    _make([rel, f"TEAM_BOARD={image_board}", f"TEAM_SUPPORT={support}", f"TEAM_CPU_FLAGS={' '.join(b.cflags)}",
-           f"TEAM_MEMORY_LD={ld}"], rel)
+    _make([str(elf), f"TEAM_BOARD={image_board}", f"TEAM_SUPPORT={support}", f"TEAM_CPU_FLAGS={' '.join(b.cflags)}",
+           f"TEAM_MEMORY_LD={ld}"], str(elf))
     return elf
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.data.fixtures import FIXTURE_COWS, calibrated, cow_rotations
-from harness.data.recordings import CLASS_NAMES, Bout, load_recordings
-from harness.data.windows import DEFAULT_HOP, DEFAULT_WINDOW, WindowSet, leave_one_cow_out, make_windows
+from harness.config.descriptor import ModelDescriptor, load_descriptor
+from harness.data.fixtures import calibrated, cow_rotations
+from harness.data.recordings import CLASS_NAMES, Bout
+from harness.data.windows import DEFAULT_HOP, DEFAULT_WINDOW, Q14_ONE, WindowSet, leave_one_cow_out, make_windows
 from harness.metrics import score
 from harness.training.models import GruStudent, ResNetTeacher, count_params
 from harness.training.train import FitConfig, fit, predict_logits, save_model
@@ -68,11 +69,18 @@ class Dataset:
     """The usable bouts the windows were cut from (raw counts, uncalibrated)."""
 
 
-def load_dataset(data_root: Path, window: int = DEFAULT_WINDOW, hop: int = DEFAULT_HOP) -> Dataset:
-    bouts, excluded = load_recordings(data_root)
-    train, skipped = make_windows(bouts, window, hop)
-    test, _ = make_windows(bouts, window, window)
-    rotations = cow_rotations(test)
+def load_dataset(data_root: Path, model: ModelDescriptor | None = None) -> Dataset:
+    """Every bout the descriptor's loader reads (default: the packaged cattle model), cut into
+    overlapping training windows (its hop) and non-overlapping test windows; the per-animal
+    rotations when its calibration is rotation-z (else the identity)."""
+    from harness.data.loaders import load_bouts
+
+    model = model or load_descriptor()
+    bouts, excluded = load_bouts(model, data_root)
+    train, skipped = make_windows(bouts, model.window, model.hop)
+    test, _ = make_windows(bouts, model.window, model.window)
+    rotations = (cow_rotations(test) if model.calibration == "rotation-z"
+                 else {c: (Q14_ONE, 0) for c in test.cows})
     return Dataset(train, test, rotations, excluded, skipped, bouts)
 
 
@@ -199,36 +207,37 @@ def format_fold_table(specs, per_fold) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(lines)
 
 
-def train_default(data_root: Path, out_dir: Path, hidden: int = 32, log: Log = print,
+def train_default(data_root: Path, out_dir: Path, model: ModelDescriptor, hidden: int = 32, log: Log = print,
                   cfg: BenchConfig | None = None) -> dict[str, object]:
-    """Train the default teacher and KD student on every cow but the fixture cows."""
+    """Train the teacher and the KD student of ``model`` on every animal but its held-out ones."""
     torch.set_num_threads(2)
     cfg = cfg or BenchConfig()
-    ds = load_dataset(data_root)
+    ds = load_dataset(data_root, model)
+    held_out = model.held_out
     xtr = calibrated(ds.train, ds.rotations)
     xte = calibrated(ds.test, ds.rotations)
-    rest = [c for c in ds.test.cows if c not in FIXTURE_COWS]
+    rest = [c for c in ds.test.cows if c not in held_out]
     val = _val_cow(rest, ds.test, 0)
     fit_cows = [c for c in rest if c != val]
     mtr = np.isin(ds.train.cow, fit_cows)
     mval = ds.test.cow == val
-    mho = np.isin(ds.test.cow, FIXTURE_COWS)
+    mho = np.isin(ds.test.cow, held_out)
     torch.manual_seed(cfg.teacher.seed)
-    teacher = ResNetTeacher(DEFAULT_WINDOW, N_CLASSES)
+    teacher = ResNetTeacher(model.window, model.n_classes, model.channels)
     rt = fit(teacher, xtr[mtr], ds.train.y[mtr], xte[mval], ds.test.y[mval], cfg.teacher)
     soft = predict_logits(teacher, xtr[mtr])
     torch.manual_seed(cfg.student.seed)
-    student = GruStudent(DEFAULT_WINDOW, hidden, N_CLASSES)
+    student = GruStudent(model.window, hidden, model.n_classes, model.channels)
     fc = replace(cfg.student, alpha=cfg.kd_alpha, temperature=cfg.temperature)
     rs = fit(student, xtr[mtr], ds.train.y[mtr], xte[mval], ds.test.y[mval], fc,
              soft_logits=None if cfg.kd_consistent else soft, teacher=teacher if cfg.kd_consistent else None)
     out: dict[str, object] = {}
-    for name, model, res, fcfg in (("teacher", teacher, rt, cfg.teacher), ("student", student, rs, fc)):
-        s = score(ds.test.y[mho], predict_logits(model, xte[mho]).argmax(1), N_CLASSES)
-        extra = {"trained_on_cows": fit_cows, "validation_cow": val, "held_out_cows": list(FIXTURE_COWS),
-                 "fit": res, "config": fcfg, "held_out_scores": s.as_dict(), "class_names": list(CLASS_NAMES)}
-        save_model(model, out_dir / name, extra)
-        log(f"{name}: held-out cows {'+'.join(FIXTURE_COWS)}: accuracy {s.accuracy:.3f} "
+    for name, net, res, fcfg in (("teacher", teacher, rt, cfg.teacher), ("student", student, rs, fc)):
+        s = score(ds.test.y[mho], predict_logits(net, xte[mho]).argmax(1), model.n_classes)
+        extra = {"trained_on_cows": fit_cows, "validation_cow": val, "held_out_cows": list(held_out),
+                 "fit": res, "config": fcfg, "held_out_scores": s.as_dict(), "class_names": list(model.classes)}
+        save_model(net, out_dir / name, extra)
+        log(f"{name}: held-out animals {'+'.join(held_out)}: accuracy {s.accuracy:.3f} "
             f"macro F1 {s.macro_f1:.3f} MCC {s.mcc:.3f} (best epoch {res.best_epoch})")
         out[name] = s.as_dict()
     return out
