@@ -156,8 +156,12 @@ def _guard_packaged(opt: str, folder: str, update: bool) -> None:
 def _cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from harness.quant.export import firmware_max_hidden
     from harness.training.bench import BenchConfig, train_default
 
+    if not 1 <= args.hidden <= firmware_max_hidden():
+        raise ValueError(f"option --hidden: {args.hidden} outside 1..{firmware_max_hidden()} (the firmware's "
+                         "NN_MAX_HIDDEN, device_fw/src/nn/nn.h)")
     model = _descriptor_only(args)
     out = args.out or str(model.models_dir)
     _guard_packaged("--out", out, args.update_packaged)
@@ -180,9 +184,11 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from harness.quant.export import write_exports
 
-    _guard_packaged("--out", args.out, args.update_packaged)
-
-    for p in write_exports(Path(args.models), Path(args.out)):
+    model = _descriptor_only(args)
+    models = args.models or str(model.models_dir)
+    out = args.out or str(model.generated_dir or DEVICE_FW / "generated")
+    _guard_packaged("--out", out, args.update_packaged)
+    for p in write_exports(Path(models), Path(out)):
         print(f"wrote {p}")
     return 0
 
@@ -302,6 +308,9 @@ def _model(args: argparse.Namespace) -> ModelDescriptor:
         model = model.with_models_dir(Path(args.models))
     if getattr(args, "fixtures", None) is None:
         args.fixtures = str(model.fixtures_dir)
+    from harness.targets.base import use_model_sources
+
+    use_model_sources(model.generated_dir)  # our firmware for this model: built from its exported sources
     return model
 
 
@@ -833,11 +842,13 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="allow writing into the packaged fixtures/models (refused without it)")
     qz.set_defaults(func=_cmd_quantize)
 
-    ex = sub.add_parser("export", help="write device_fw/generated C sources for every model variant")
-    ex.add_argument("--models", default=str(FIXTURES / "models"), help="models folder (default %(default)s)")
-    ex.add_argument("--out", default=str(DEVICE_FW / "generated"),
-                    help="folder of the C model sources (default %(default)s, the packaged one: needs "
-                    "--update-packaged)")
+    ex = sub.add_parser("export", help="write a model's C sources (model_<variant>.c, model_dims.h, models.json) "
+                        "for every variant in its models folder")
+    _descriptor_arg(ex)
+    ex.add_argument("--models", default=None, help="models folder (default: the descriptor's paths.models)")
+    ex.add_argument("--out", default=None,
+                    help="folder of the C model sources (default: the descriptor's paths.generated, else the "
+                    "packaged device_fw/generated, which needs --update-packaged)")
     ex.add_argument("--update-packaged", action="store_true",
                     help="allow writing into the packaged device_fw/generated (refused without it)")
     ex.set_defaults(func=_cmd_export)
@@ -924,7 +935,8 @@ def _build_parser() -> argparse.ArgumentParser:
                     "--update-packaged)")
     tr.add_argument("--update-packaged", action="store_true",
                     help="allow writing into the packaged fixtures/models (refused without it)")
-    tr.add_argument("--hidden", type=int, default=32, choices=(16, 32, 64), help="student GRU size (default 32)")
+    tr.add_argument("--hidden", type=int, default=32,
+                    help="student GRU size (default 32; at most the firmware's NN_MAX_HIDDEN, device_fw/src/nn/nn.h)")
     _kd_args(tr)
     tr.set_defaults(func=_cmd_train)
     return p

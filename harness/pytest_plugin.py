@@ -32,7 +32,7 @@ from harness.energy.meter import Ppk2
 from harness.evaluate import DeviceRun, check_acceptance, run_device
 from harness.stream import StreamRun
 from harness.targets import TargetUnavailable
-from harness.targets.base import Target
+from harness.targets.base import Target, use_model_sources
 from harness.thresholds import ACCEPTANCE_FILE, Thresholds, load_thresholds
 
 __all__ = ["HilCase", "HilConfig"]
@@ -165,6 +165,7 @@ def _config(config: pytest.Config) -> HilConfig:
         raise pytest.UsageError(f"hil_descriptor: {exc}") from None
     if _opt(config, "models"):
         model = model.with_models_dir(Path(str(_opt(config, "models"))))
+    use_model_sources(model.generated_dir)
     boards_file = _opt(config, "boards")
     extra = list(load_boards(Path(str(boards_file)))) if boards_file else []
     boards: tuple[str, ...] = tuple(_opt(config, "board") or extra or PACKAGED_BOARDS)  # type: ignore[arg-type]

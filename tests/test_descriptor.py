@@ -184,3 +184,15 @@ def test_hil_init_lays_out_a_team_folder_and_refuses_to_overwrite_one(tmp_path: 
     r = subprocess.run([sys.executable, "-m", "harness.cli", "init", str(team)], capture_output=True, text=True)
     assert r.returncode == 2 and "already has model.toml, thresholds.json, boards.toml, pytest.ini, tests/" in r.stderr
     assert not (team / "conftest.py").exists()
+
+
+def test_the_readme_table_of_hil_init_is_the_declared_one() -> None:
+    from conftest import REPO
+
+    from harness.cli import INIT_FILES
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("`hil init DIR` lays out", 1)[1].split("\n\n", 2)[1]
+    rows = {line.split("|")[1].strip().strip("`"): line.split("|")[2].strip()
+            for line in block.splitlines() if line.startswith("| `")}
+    assert rows == INIT_FILES

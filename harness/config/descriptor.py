@@ -19,7 +19,9 @@ Keys (a table per section; relative paths are relative to the descriptor's folde
 - ``[data]`` (optional): ``loader``, the recordings loader plug-in as ``module:function``
   (harness.data.loaders; a module next to the descriptor is found), and ``held_out``, the animals
   the fixtures are cut from and the models never train on.
-- ``[paths]``: ``models`` (the folder of the reference files), ``fixtures`` (the fixture folder);
+- ``[paths]``: ``models`` (the folder of the reference files), ``fixtures`` (the fixture folder),
+  optionally ``generated`` (the folder `hil export` writes this model's C sources into; the harness
+  builds our firmware for the model from it, into its ``build/`` subfolder);
   ``packaged:REL`` names a folder of the harness's packaged fixtures (harness.assets), in a
   checkout or an installed wheel alike.
 - ``[variants.NAME]``, NAME one of :data:`VARIANT_NAMES`: ``reference``, one of
@@ -102,6 +104,9 @@ class ModelDescriptor:
     """the recordings loader plug-in, ``module:function`` (None: the descriptor names none)"""
     held_out: tuple[str, ...] = ()
     """the fixture animals, never trained on"""
+    generated_dir: Path | None = None
+    """the folder of this model's C sources (`hil export`); our firmware for it is built from them.
+    None: the packaged sources (device_fw/generated)"""
 
     @property
     def n_classes(self) -> int:
@@ -131,7 +136,7 @@ _KEYS = {
     "model": {"name", "classes", "window", "hop", "channels", "sample_rate_hz"},
     "sensor": {"full_scale_g", "counts_per_g"},
     "input": {"calibration"},
-    "paths": {"models", "fixtures"},
+    "paths": {"models", "fixtures", "generated"},
 }
 _OPTIONAL = {"data": {"loader", "held_out"}}
 
@@ -231,6 +236,8 @@ def load_descriptor(path: Path = PACKAGED_DESCRIPTOR) -> ModelDescriptor:
     here = path.resolve().parent
     models_dir = packaged_path(r.text(tables["paths"], "paths", "models"), here)
     fixtures_dir = packaged_path(r.text(tables["paths"], "paths", "fixtures"), here)
+    generated_dir = (packaged_path(r.text(tables["paths"], "paths", "generated"), here)
+                     if "generated" in tables["paths"] else None)
     vraw = raw.get("variants")
     if not isinstance(vraw, dict) or not vraw:
         raise r.fail("[variants]", "missing: give at least one [variants.NAME] table")
@@ -263,4 +270,5 @@ def load_descriptor(path: Path = PACKAGED_DESCRIPTOR) -> ModelDescriptor:
         full_scale_g=r.positive(tables["sensor"], "sensor", "full_scale_g"),
         counts_per_g=r.positive(tables["sensor"], "sensor", "counts_per_g"), calibration=calibration,
         models_dir=models_dir, fixtures_dir=fixtures_dir, variants=variants, loader=loader, held_out=tuple(held),
+        generated_dir=generated_dir,
     )

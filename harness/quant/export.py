@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,11 +294,27 @@ def model_class_names(stem: Path, n_classes: int) -> list[str]:
     return names
 
 
+def firmware_max_hidden() -> int:
+    """NN_MAX_HIDDEN of the firmware's kernels (device_fw/src/nn/nn.h): the largest GRU it runs."""
+    from harness.assets import DEVICE_FW
+
+    header = DEVICE_FW / "src" / "nn" / "nn.h"
+    m = re.search(r"^#define NN_MAX_HIDDEN (\d+)\s*$", header.read_text(), re.MULTILINE)
+    if m is None:
+        raise RuntimeError(f"{header}: no #define NN_MAX_HIDDEN")
+    return int(m.group(1))
+
+
 def render_exports(models_dir: Path) -> dict[str, str]:
-    """File name -> contents, for everything ``hil export`` writes."""
+    """File name -> contents, for everything ``hil export`` writes. Refuses a student whose GRU is
+    larger than the firmware's kernels take (:func:`firmware_max_hidden`)."""
     student_pt = models_dir / "student.pt"
     student = load_model(models_dir / "student")
-    assert isinstance(student, GruStudent)
+    if not isinstance(student, GruStudent):
+        raise ValueError(f"{student_pt}: a {type(student).__name__}, not a GRU student")
+    if student.hidden > firmware_max_hidden():
+        raise ValueError(f"{student_pt}: hidden size {student.hidden}, but the firmware's kernels take at most "
+                         f"{firmware_max_hidden()} (NN_MAX_HIDDEN in device_fw/src/nn/nn.h)")
     classes = model_class_names(models_dir / "student", student.n_classes)
     files = {"nn_tables.c": render_tables(), "model_float.c": render_float(student, student_pt, classes),
              "model_dims.h": render_dims(student, student_pt)}

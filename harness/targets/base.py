@@ -22,6 +22,7 @@ __all__ = [
     "die_with_parent",
     "firmware_image",
     "log_tail",
+    "use_model_sources",
 ]
 
 _BUILD_ID_CHARS = 24
@@ -135,9 +136,40 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
+_MODEL_GEN: list[Path] = []
+"""The model sources our firmware is built from (empty: the packaged device_fw/generated)."""
+
+
+def use_model_sources(generated: Path | None) -> None:
+    """Build our firmware from the C sources `hil export` wrote into ``generated`` (a descriptor's
+    ``paths.generated``), into ``generated/build``; None: the packaged sources again."""
+    _MODEL_GEN.clear()
+    if generated is not None:
+        _MODEL_GEN.append(Path(generated).resolve())
+
+
+def _build_root() -> Path:
+    return _MODEL_GEN[0] / "build" if _MODEL_GEN else BUILD
+
+
 def firmware_image(image_board: str, variant: str) -> Path:
     """Path of the ELF for ``image_board`` (e.g. ``collar-qemu``) and ``variant``."""
-    return BUILD / "fw" / image_board / variant / "fw.elf"
+    return _build_root() / "fw" / image_board / variant / "fw.elf"
+
+
+def _check_model_sources(variant: str) -> None:
+    if not _MODEL_GEN:
+        return
+    gen = _MODEL_GEN[0]
+    models = gen / "models.json"
+    if not models.is_file():
+        raise ImageError(f"{gen}: no models.json: the descriptor's paths.generated names a folder `hil export "
+                         f"--out {gen}` has not written")
+    import json
+
+    if variant not in json.loads(models.read_text()):
+        raise ImageError(f"{models}: no {variant} model exported: run `hil export --out {gen}` with that variant's "
+                         "reference in the models folder")
 
 
 def build_firmware(image_board: str, variant: str) -> Path:
@@ -149,6 +181,7 @@ def build_firmware(image_board: str, variant: str) -> Path:
     name = image_board.removesuffix("-qemu")
     if name in BOARDS and BOARDS[name].source != str(BOARDS_FILE):
         return build_team_firmware(name, variant, qemu)
+    _check_model_sources(variant)
     elf = firmware_image(image_board, variant)
     _make([str(elf)], str(elf))
     return elf
@@ -157,8 +190,10 @@ def build_firmware(image_board: str, variant: str) -> Path:
 def _make(args: list[str], what: str) -> None:
     # no git to describe the sources of an installed wheel: the image names the package version
     extra = [] if IN_CHECKOUT else [f"BUILD_ID={f'cattle-hil-{version()}'[:_BUILD_ID_CHARS]}"]
-    r = subprocess.run(["make", "-s", "-C", str(FW_DIR), f"BUILD={BUILD}", *extra, *args], capture_output=True,
-                       text=True)
+    if _MODEL_GEN:
+        extra.append(f"MODEL_GEN={_MODEL_GEN[0]}")
+    r = subprocess.run(["make", "-s", "-C", str(FW_DIR), f"BUILD={_build_root()}", *extra, *args],
+                       capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"building {what} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
 
@@ -175,6 +210,7 @@ def build_team_firmware(name: str, variant: str, qemu: bool) -> Path:
         raise ValueError(f"board {name!r} ({b.source}): firmware = {b.firmware!r}, but there is no board support "
                          f"{FW_DIR / 'boards' / support}/board.c")
     image_board = f"{name}-qemu" if qemu else name
+    _check_model_sources(variant)
     elf = firmware_image(image_board, variant)
     ld = elf.parents[2] / f"{image_board}_memory.ld"
     ld.parent.mkdir(parents=True, exist_ok=True)
