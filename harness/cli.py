@@ -14,21 +14,21 @@ from typing import TYPE_CHECKING
 
 from harness.assets import CHECKOUT, DEVICE_FW, FIXTURES, reports_root
 from harness.config.descriptor import VARIANT_NAMES
-from harness.linkfaults import DIRECTIONS, FAULT_KINDS, LinkFaults
+from harness.config.thresholds import ACCEPTANCE_FILE
+from harness.device.linkfaults import DIRECTIONS, FAULT_KINDS, LinkFaults
 
 if TYPE_CHECKING:
     from harness.config.descriptor import ModelDescriptor
+    from harness.config.thresholds import Thresholds
     from harness.data.fixtures import FixtureSet
     from harness.energy import PowerMeter
-    from harness.evaluate import DeviceRun
-    from harness.thresholds import Thresholds
+    from harness.verdict.evaluate import DeviceRun
 
 __all__ = ["main"]
 
 REPO = CHECKOUT
 DEFAULT_DATA = Path(os.environ.get("HIL_DATA") or REPO.parent / "shared" / "data" / "db-cow-walking")
 """The recordings folder: $HIL_DATA, else a copy of db-cow-walking beside this checkout."""
-ACCEPTANCE_FILE = Path(__file__).with_name("acceptance.json")
 DEFAULT_VARIANTS = ("float32", "w8a16")
 """The variants `hil run` takes when no --variant is given (those of them the descriptor has)."""
 BENCH_DEFAULTS = {"kd_alpha": 0.5, "temperature": 2.0}
@@ -194,7 +194,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_onnx(args: argparse.Namespace) -> int:
-    from harness.onnxref import export_student
+    from harness.reference.onnxref import export_student
 
     for suffix in (".pt", ".json"):
         if not Path(args.student + suffix).is_file():
@@ -308,7 +308,7 @@ def _model(args: argparse.Namespace) -> ModelDescriptor:
         model = model.with_models_dir(Path(args.models))
     if getattr(args, "fixtures", None) is None:
         args.fixtures = str(model.fixtures_dir)
-    from harness.targets.base import use_model_sources
+    from harness.device.targets.base import use_model_sources
 
     use_model_sources(model.generated_dir)  # our firmware for this model: built from its exported sources
     return model
@@ -318,7 +318,7 @@ def _resolve_cases(args: argparse.Namespace, model: ModelDescriptor) -> None:
     """--boards FILE merged into the board table; --board and --variant checked against the boards
     in use and the descriptor's variants, and their defaults filled in (the boards of --boards FILE
     when given, else the packaged ones; DEFAULT_VARIANTS)."""
-    from harness.boards import PACKAGED_BOARDS, board, use_boards_file
+    from harness.config.boards import PACKAGED_BOARDS, board, use_boards_file
 
     _check_path_option("--boards", getattr(args, "boards", None), folder=False)
     extra = use_boards_file(Path(args.boards)) if getattr(args, "boards", None) else []
@@ -345,8 +345,8 @@ def _run_cases(args: argparse.Namespace, model: ModelDescriptor, fixtures: Fixtu
 
     from tqdm import tqdm
 
-    from harness.evaluate import check_acceptance, failed_run, run_device
-    from harness.targets import TargetUnavailable, make_target
+    from harness.device.targets import TargetUnavailable, make_target
+    from harness.verdict.evaluate import check_acceptance, failed_run, run_device
 
     runs: list[DeviceRun] = []
     status = 0
@@ -410,10 +410,10 @@ def _validate_run(args: argparse.Namespace, model: ModelDescriptor, fixtures: Fi
                   thresholds: dict[tuple[str, str], Thresholds] | None = None) -> None:
     """Every input of ``hil run`` checked before any emulator starts or board is flashed; raises
     ValueError or FileNotFoundError saying what and where (exit 2)."""
+    from harness.device.run import read_journal
+    from harness.device.targets.base import check_image
+    from harness.device.targets.board import HardwareMap
     from harness.reference import reference_files
-    from harness.run import read_journal
-    from harness.targets.base import check_image
-    from harness.targets.board import HardwareMap
 
     boards, variants = args.board, args.variant
     _check_path_option("--report", args.report, folder=True)  # --fixtures: checked before it is loaded
@@ -533,9 +533,9 @@ def _cmd_run_stream(args: argparse.Namespace) -> int:
     import json
 
     from harness.data.fixtures import load_fixtures
-    from harness.provenance import collect_provenance
-    from harness.stream import StreamRun, format_stream_table, run_stream
-    from harness.targets import TargetUnavailable, make_target
+    from harness.device.targets import TargetUnavailable, make_target
+    from harness.report.provenance import collect_provenance
+    from harness.verdict.stream import StreamRun, format_stream_table, run_stream
 
     model = _model(args)
     _resolve_cases(args, model)
@@ -589,10 +589,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _cmd_run_stream(args)
     from dataclasses import replace
 
+    from harness.config.thresholds import load_thresholds
     from harness.data.fixtures import load_fixtures
-    from harness.provenance import collect_provenance, file_sha256
-    from harness.report import baseline_text, load_baseline, summary_table, write_report
-    from harness.thresholds import load_thresholds
+    from harness.report.provenance import collect_provenance, file_sha256
+    from harness.report.summary import baseline_text, load_baseline, summary_table, write_report
 
     model = _model(args)
     _resolve_cases(args, model)
@@ -652,9 +652,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_bench_link(args: argparse.Namespace) -> int:
     import json
 
-    from harness.boards import PACKAGED_BOARDS, board
+    from harness.bench.linkbench import format_link_bench, rows_as_json, run_link_bench
+    from harness.config.boards import PACKAGED_BOARDS, board
     from harness.data.fixtures import load_fixtures
-    from harness.linkbench import format_link_bench, rows_as_json, run_link_bench
 
     model = _model(args)
     args.board = args.board or PACKAGED_BOARDS[-1]
@@ -675,7 +675,7 @@ def _cmd_bench_link(args: argparse.Namespace) -> int:
 
 
 def _cmd_gen(args: argparse.Namespace) -> int:
-    from harness.boards import write_board_files
+    from harness.config.boards import write_board_files
     from protocol.cgen import write_proto_defs
     from protocol.docgen import update_readme
     from protocol.golden import write_golden
@@ -703,8 +703,8 @@ def _cmd_gen_vectors(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_fw(args: argparse.Namespace) -> int:
+    from harness.bench.fwbench import format_bench, run_fw_bench
     from harness.data.fixtures import load_fixtures
-    from harness.fwbench import format_bench, run_fw_bench
 
     model = _model(args)
     _resolve_cases(args, model)
@@ -713,7 +713,7 @@ def _cmd_bench_fw(args: argparse.Namespace) -> int:
     rows = run_fw_bench(fx, model.models_dir, boards, args.repeat, log=lambda m: print(m, file=sys.stderr))
     print(format_bench(rows, args.repeat))
     if args.breakdown:
-        from harness.fwbench import format_breakdown
+        from harness.bench.fwbench import format_breakdown
 
         print()
         print(format_breakdown(fx, boards, log=lambda m: print(m, file=sys.stderr)))
@@ -721,7 +721,7 @@ def _cmd_bench_fw(args: argparse.Namespace) -> int:
 
 
 def _version() -> str:
-    from harness.run import harness_version
+    from harness.device.run import harness_version
 
     return harness_version()
 

@@ -23,17 +23,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.boards import BOARDS, PACKAGED_BOARDS, load_boards, use_boards_file
-from harness.client import DeviceClient
+from harness.config.boards import BOARDS, PACKAGED_BOARDS, load_boards, use_boards_file
 from harness.config.descriptor import PACKAGED_DESCRIPTOR, VARIANT_NAMES, ModelDescriptor, load_descriptor
+from harness.config.thresholds import ACCEPTANCE_FILE, Thresholds, load_thresholds
 from harness.data.fixtures import FixtureSet, load_fixtures
+from harness.device.client import DeviceClient
+from harness.device.targets import TargetUnavailable
+from harness.device.targets.base import Target, use_model_sources
 from harness.energy import PowerMeter, meter_backends
 from harness.energy.meter import Ppk2
-from harness.evaluate import DeviceRun, check_acceptance, run_device
-from harness.stream import StreamRun
-from harness.targets import TargetUnavailable
-from harness.targets.base import Target, use_model_sources
-from harness.thresholds import ACCEPTANCE_FILE, Thresholds, load_thresholds
+from harness.verdict.evaluate import DeviceRun, check_acceptance, run_device
+from harness.verdict.stream import StreamRun
 
 __all__ = ["HilCase", "HilConfig"]
 
@@ -222,7 +222,7 @@ def hil_thresholds(hil_config: HilConfig) -> dict[tuple[str, str], Thresholds]:
 
 def make_target(cfg: HilConfig, board: str, variant: str) -> Target:
     """The target for one case; raises TargetUnavailable only when nothing was configured."""
-    from harness.targets import make_target as _make
+    from harness.device.targets import make_target as _make
 
     return _make(cfg.target, board, variant, image=Path(cfg.image) if cfg.image else None, port=cfg.port,
                  probe=cfg.probe, hardware_map=Path(cfg.hardware_map) if cfg.hardware_map else None,
@@ -317,7 +317,7 @@ def hil_stream_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: Fix
                    _hil_streams: dict[HilCase, object]) -> StreamRun:
     """This case in stream mode: whole bouts replayed as raw samples, the device calibrating and
     windowing them itself; run once per session, a failed run errors once and then skips."""
-    from harness.stream import run_stream
+    from harness.verdict.stream import run_stream
 
     done = _hil_streams.get(hil_case)
     if isinstance(done, str):
@@ -371,10 +371,10 @@ def hil_device(hil_case: HilCase, hil_config: HilConfig, hil_recordings: Fixture
     """A connected device of this case for a team's own device-level tests: the target started,
     hello done, the model hash checked against the reference. Kept for the following tests of the
     same case; a case whose device cannot be reached errors once, then its tests skip."""
-    from harness.client import open_transport
-    from harness.evaluate import board_family, check_case
+    from harness.device.client import open_transport
+    from harness.device.targets.base import WrongBoard
     from harness.reference import load_reference
-    from harness.targets.base import WrongBoard
+    from harness.verdict.evaluate import board_family, check_case
 
     d = _hil_devices
     if hil_case in d.broken:

@@ -2,10 +2,10 @@
 
     .venv/bin/python scripts/mutation.py                 # fresh run (about 15-20 min on one core), then the summary
     .venv/bin/python scripts/mutation.py --summary-only  # the summary of the last run (mutants/)
-    .venv/bin/python scripts/mutation.py --keep 'harness.metrics.*'   # re-run some mutants, keep the rest
+    .venv/bin/python scripts/mutation.py --keep 'harness.verdict.metrics.*'   # re-run some mutants, keep the rest
 
 What is mutated and which tests run is mutmut's own config, ``[tool.mutmut]`` in pyproject.toml
-(protocol/, harness/client.py, run.py, metrics.py, evaluate.py; the fast unit tests). The score
+(protocol/, harness/device/client.py, run.py, metrics.py, evaluate.py; the fast unit tests). The score
 is over the verdict scope: every mutant of those files except the functions listed in
 ``[tool.hil_mutation] not_in_scope`` (they drive a target and only the QEMU tests reach them).
 
@@ -56,8 +56,8 @@ _MUTANT = re.compile(r"^(?P<module>.+?)\.x(?:ǁ(?P<cls>[^ǁ]+)ǁ(?P<meth>.+)|_(?
 
 
 def function_of(mutant: str) -> str:
-    """The dotted function a mutmut mutant name belongs to: ``harness.run.x__chain__mutmut_3`` ->
-    ``harness.run._chain``, ``protocol.cobs.xǁCobsStreamDecoderǁfeed__mutmut_5`` ->
+    """The dotted function a mutmut mutant name belongs to: ``harness.device.run.x__chain__mutmut_3`` ->
+    ``harness.device.run._chain``, ``protocol.cobs.xǁCobsStreamDecoderǁfeed__mutmut_5`` ->
     ``protocol.cobs.CobsStreamDecoder.feed``."""
     m = _MUTANT.match(mutant)
     if m is None:

@@ -32,7 +32,7 @@ def budgets_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
     windows (``--limit``), whose class mix cannot meet a floor meant for the whole fixture set."""
     import json
 
-    from harness.thresholds import ACCEPTANCE_FILE
+    from harness.config.thresholds import ACCEPTANCE_FILE
 
     raw = json.loads(ACCEPTANCE_FILE.read_text())
     for variants in raw["thresholds"].values():

@@ -97,7 +97,7 @@ def _descriptor(t: Path, old: str = "", new: str = "") -> str:
 
 def _boards_file(t: Path, old: str = "", new: str = "") -> str:
     """A boards file with one board, 'acmetag' (the packaged ear tag's facts), ``old`` -> ``new``."""
-    from harness.boards import BOARDS_FILE
+    from harness.config.boards import BOARDS_FILE
 
     body = "[eartag]" + BOARDS_FILE.read_text().split("\n[eartag]", 1)[1]
     body = body.replace("[eartag", "[acmetag")
@@ -275,7 +275,7 @@ def _journal(t: Path, board: str | None = None, splice: bool = False) -> str:
     with the collar's header followed by lines of another journal."""
     from test_run_journal import HEADER, _lines
 
-    from harness.run import RunHeader
+    from harness.device.run import RunHeader
 
     j = t / "rep" / "journals" / "qemu_collar_w8a16.jsonl"
     j.parent.mkdir(parents=True)
@@ -291,7 +291,7 @@ def _journal(t: Path, board: str | None = None, splice: bool = False) -> str:
 @pytest.fixture
 def no_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any attempt to start an emulator or flash a board fails the test."""
-    from harness.targets import BoardTarget, QemuTarget, RenodeTarget
+    from harness.device.targets import BoardTarget, QemuTarget, RenodeTarget
 
     def refuse(self: object) -> str:
         raise AssertionError("a target was started for bad input")
@@ -383,7 +383,7 @@ def _html_structure(text: str) -> dict[str, list[str] | set[str]]:
 @needs_qemu
 def test_a_fault_record_at_the_first_hello_fails_acceptance_with_its_registers(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], budgets_only: Path) -> None:
-    from harness.targets.base import build_firmware
+    from harness.device.targets.base import build_firmware
 
     elf = build_firmware("collar-qemu", "fault_w8a16")
     code, _ = _hil(["run", "--board", "collar", "--variant", "w8a16", "--limit", "5", "--image", str(elf),
@@ -401,7 +401,7 @@ def test_the_collar_image_given_for_the_ear_tag_is_refused_naming_both(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import time
 
-    from harness.targets.base import build_firmware
+    from harness.device.targets.base import build_firmware
 
     elf = build_firmware("collar-qemu", "w8a16")
     t0 = time.monotonic()
@@ -414,7 +414,7 @@ def test_the_collar_image_given_for_the_ear_tag_is_refused_naming_both(
 def test_the_readme_thresholds_table_lists_every_key_with_its_meaning() -> None:
     from conftest import REPO
 
-    from harness.thresholds import KEYS
+    from harness.config.thresholds import KEYS
 
     readme = (REPO / "README.md").read_text()
     rows = [ln for ln in readme.splitlines() if ln.startswith("| `") and ln.split("`")[1] in KEYS]

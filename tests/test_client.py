@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from cproto import CProto, build_host
 
-from harness.client import CorruptedInput, DeviceClient, DeviceError, DeviceTimeout
-from harness.linkfaults import FaultyPort, LinkFaults
+from harness.device.client import CorruptedInput, DeviceClient, DeviceError, DeviceTimeout
+from harness.device.linkfaults import FaultyPort, LinkFaults
 from protocol import Error, ErrorCode, Pong, Result, crc32_input, encode_frame
 
 
@@ -295,7 +295,7 @@ def test_a_damaged_reply_is_resent_for_at_once_and_the_cached_reply_comes_back(c
 
 
 def test_sequence_numbers_skip_the_untrusted_marker_and_zero_when_they_wrap() -> None:
-    from harness.client import UNTRUSTED_SEQ
+    from harness.device.client import UNTRUSTED_SEQ
 
     c = DeviceClient(CSessionPort.__new__(CSessionPort), "x")  # type: ignore[arg-type]
     c.seq = 0xFFFD

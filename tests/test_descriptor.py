@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import CATTLE, FIXTURES
 
-from harness.boards import BOARDS, BOARDS_FILE, PACKAGED_BOARDS, BoardsError, load_boards, render_board_files
+from harness.config.boards import BOARDS, BOARDS_FILE, PACKAGED_BOARDS, BoardsError, load_boards, render_board_files
 from harness.config.descriptor import PACKAGED_DESCRIPTOR, DescriptorError, load_descriptor
 from harness.data.fixtures import load_fixtures
 from harness.reference import ReferenceError, load_expected, load_reference
@@ -170,7 +170,7 @@ def test_hil_init_lays_out_a_team_folder_and_refuses_to_overwrite_one(tmp_path: 
     import sys
 
     from harness.cli import INIT_FILES
-    from harness.thresholds import load_thresholds
+    from harness.config.thresholds import load_thresholds
 
     team = tmp_path / "team"
     r = subprocess.run([sys.executable, "-m", "harness.cli", "init", str(team)], capture_output=True, text=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import CATTLE, FIXTURES, needs_qemu
 
-from harness.boards import BOARDS
+from harness.config.boards import BOARDS
 from harness.energy import MarkedTrace, PowerMeter, energy_per_span, estimate_energy, meter_backends
 
 
@@ -71,9 +71,9 @@ class _TraceMeter(PowerMeter):
 @needs_qemu
 def test_a_meter_measures_the_energy_per_inference_and_the_report_says_measured(tmp_path: Path) -> None:
     from harness.data.fixtures import load_fixtures
+    from harness.device.targets import QemuTarget
     from harness.energy import MEASURE_WINDOWS
-    from harness.evaluate import run_device
-    from harness.targets import QemuTarget
+    from harness.verdict.evaluate import run_device
 
     fx = load_fixtures(FIXTURES / "recordings", CATTLE)
     run = run_device(QemuTarget("eartag", "w8a16"), fx, CATTLE, tmp_path / "j.jsonl", limit=25,
@@ -86,8 +86,8 @@ def test_a_meter_measures_the_energy_per_inference_and_the_report_says_measured(
 @needs_qemu
 def test_a_meter_that_sees_too_few_marker_spans_is_an_error(tmp_path: Path) -> None:
     from harness.data.fixtures import load_fixtures
-    from harness.evaluate import run_device
-    from harness.targets import QemuTarget
+    from harness.device.targets import QemuTarget
+    from harness.verdict.evaluate import run_device
 
     fx = load_fixtures(FIXTURES / "recordings", CATTLE)
     with pytest.raises(RuntimeError, match="3 complete marker spans for 20 inferences"):

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from conftest import CATTLE, FIXTURES, REPO, needs_qemu
 
-from harness.boards import BOARDS
-from harness.client import DeviceClient, ModelMismatch, open_transport
+from harness.config.boards import BOARDS
 from harness.data.fixtures import load_fixtures
-from harness.evaluate import image_size, run_device
-from harness.run import read_journal
-from harness.targets import QemuTarget
-from harness.targets.base import build_firmware, firmware_image
+from harness.device.client import DeviceClient, ModelMismatch, open_transport
+from harness.device.run import read_journal
+from harness.device.targets import QemuTarget
+from harness.device.targets.base import build_firmware, firmware_image
+from harness.verdict.evaluate import image_size, run_device
 from protocol import Counters, Deframer, Error, ErrorCode, Frame, Infer, Log, Result, encode_frame
 
 FW = REPO / "device_fw"
@@ -159,7 +159,7 @@ def test_garbage_and_bad_frames_get_errors_and_the_link_recovers(collar_q: Devic
 
 @needs_qemu
 def test_a_window_of_the_wrong_shape_is_refused(collar_q: DeviceClient) -> None:
-    from harness.client import DeviceError
+    from harness.device.client import DeviceError
 
     with pytest.raises(DeviceError, match="PAYLOAD"):
         collar_q.infer(3, np.zeros((49, 3), np.int16))
@@ -274,7 +274,7 @@ def test_kernels_and_model_match_the_reference_on_the_target_core(board: str, va
 def test_the_paper_scale_images_build_and_fit_the_real_parts() -> None:
     """hil bench fw's second workload (H 64, 256-sample windows): every image links against the
     real parts' memory (a missing source in its make rule once broke the benchmark)."""
-    from harness.fwbench import build_paper_images
+    from harness.bench.fwbench import build_paper_images
 
     build_paper_images(load_fixtures(FIXTURES / "recordings", CATTLE), ["collar", "eartag"], log=lambda m: None)
     for board in ("collar", "eartag"):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.metrics import confusion_matrix, score
+from harness.verdict.metrics import confusion_matrix, score
 
 
 def test_binary_mcc_matches_the_textbook_formula() -> None:

@@ -12,7 +12,7 @@ import construct as cs
 import numpy as np
 import pytest
 
-from harness.metrics import (
+from harness.verdict.metrics import (
     BitExact,
     FloatAgreement,
     Latency,

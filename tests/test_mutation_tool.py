@@ -29,37 +29,37 @@ def test_exit_codes_fold_into_what_the_score_counts(code: int | None, status: st
 
 
 def test_mutant_names_map_to_their_function_and_a_bad_name_is_refused() -> None:
-    assert mutation.function_of("harness.run.x__chain__mutmut_3") == "harness.run._chain"
+    assert mutation.function_of("harness.device.run.x__chain__mutmut_3") == "harness.device.run._chain"
     assert mutation.function_of("protocol.cobs.xǁCobsStreamDecoderǁfeed__mutmut_5") == \
         "protocol.cobs.CobsStreamDecoder.feed"
     with pytest.raises(ValueError, match="not a mutmut mutant name"):
-        mutation.function_of("harness.run._chain")
+        mutation.function_of("harness.device.run._chain")
 
 
 def test_the_score_is_killed_over_every_counted_mutant_and_out_of_scope_ones_are_left_out() -> None:
+    m, e = "harness.verdict.metrics", "harness.verdict.evaluate"
     codes = {
-        "harness/metrics.py": {"harness.metrics.x_score__mutmut_1": 1, "harness.metrics.x_score__mutmut_2": 0,
-                               "harness.metrics.x_score__mutmut_3": 5, "harness.metrics.x_score__mutmut_4": None},
-        "harness/evaluate.py": {"harness.evaluate.x_run_device__mutmut_1": 0,
-                                "harness.evaluate.x_check__mutmut_1": -24},
+        "harness/verdict/metrics.py": {f"{m}.x_score__mutmut_1": 1, f"{m}.x_score__mutmut_2": 0,
+                                       f"{m}.x_score__mutmut_3": 5, f"{m}.x_score__mutmut_4": None},
+        "harness/verdict/evaluate.py": {f"{e}.x_run_device__mutmut_1": 0, f"{e}.x_check__mutmut_1": -24},
     }
-    per_file, total = mutation.tally(codes, {"harness.evaluate.run_device"})
-    assert per_file["harness/metrics.py"].score == pytest.approx(1 / 3)
+    per_file, total = mutation.tally(codes, {"harness.verdict.evaluate.run_device"})
+    assert per_file["harness/verdict/metrics.py"].score == pytest.approx(1 / 3)
     assert total.counts["killed"] == 2 and total.counts["survived"] == 1 and total.counts["out of scope"] == 1
     assert total.denominator == 4 and total.score == pytest.approx(0.5)
     text = mutation.summary(per_file, total)
-    assert "harness.metrics.x_score__mutmut_2" in text and "harness.evaluate.x_run_device__mutmut_1" not in text
-    assert "2/4 = 50.0 %" in text and "harness.metrics.score (1 mutants)" in text
+    assert f"{m}.x_score__mutmut_2" in text and f"{e}.x_run_device__mutmut_1" not in text
+    assert "2/4 = 50.0 %" in text and "harness.verdict.metrics.score (1 mutants)" in text
 
 
 def test_results_are_read_from_mutmuts_meta_files(tmp_path: Path) -> None:
-    meta = tmp_path / "harness" / "run.py.meta"
+    meta = tmp_path / "harness" / "device" / "run.py.meta"
     meta.parent.mkdir(parents=True)
-    meta.write_text(json.dumps({"exit_code_by_key": {"harness.run.x__chain__mutmut_1": 1}}))
+    meta.write_text(json.dumps({"exit_code_by_key": {"harness.device.run.x__chain__mutmut_1": 1}}))
     (tmp_path / "protocol").mkdir()
     (tmp_path / "protocol" / "cobs.py.meta").write_text(json.dumps({"exit_code_by_key": {}}))
-    assert mutation.read_results(tmp_path) == {"harness/run.py": {"harness.run.x__chain__mutmut_1": 1}}
+    assert mutation.read_results(tmp_path) == {"harness/device/run.py": {"harness.device.run.x__chain__mutmut_1": 1}}
 
 
 def test_the_out_of_scope_list_is_read_from_pyproject() -> None:
-    assert "harness.evaluate.run_device" in mutation.config()
+    assert "harness.verdict.evaluate.run_device" in mutation.config()

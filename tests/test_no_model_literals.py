@@ -15,7 +15,7 @@ from pathlib import Path
 
 from conftest import CATTLE, REPO
 
-from harness.boards import PACKAGED_BOARDS
+from harness.config.boards import PACKAGED_BOARDS
 
 ROOTS = ("harness", "protocol")
 NAMES = {*CATTLE.classes, *PACKAGED_BOARDS, *(f"{b}-qemu" for b in PACKAGED_BOARDS)}

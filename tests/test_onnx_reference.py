@@ -1,4 +1,4 @@
-"""ONNX float models as references (harness.onnxref): the harness's own student exported and run
+"""ONNX float models as references (harness.reference.onnxref): the harness's own student exported and run
 with onnxruntime, and every way a team's ONNX file can be unfit, refused with file and reason."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from conftest import CATTLE
 
 from harness.config.descriptor import VariantSpec
 from harness.data.fixtures import load_fixtures
-from harness.onnxref import HASH_KEY, OnnxError, export_student, run_onnx
 from harness.quant.export import float_model_hash
 from harness.reference import load_reference
+from harness.reference.onnxref import HASH_KEY, OnnxError, export_student, run_onnx
 from harness.training.train import load_model
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'cattle-hil[onnx]')")

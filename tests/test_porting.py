@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from harness.client import DeviceClient, DeviceError, open_transport
-from harness.targets.qemu import free_port
+from harness.device.client import DeviceClient, DeviceError, open_transport
+from harness.device.targets.qemu import free_port
 
 FW = REPO / "device_fw"
 

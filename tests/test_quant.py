@@ -105,7 +105,7 @@ def test_torch_graph_equals_integer_reference_on_every_fixture_window(variant: s
 
 def test_default_variant_meets_the_accuracy_contract(student: GruStudent, x_fixture: np.ndarray) -> None:
     """w8a16: argmax agreement with the float student >= 99% of held-out windows, MCC within 0.01."""
-    from harness.metrics import score
+    from harness.verdict.metrics import score
 
     y = load_fixtures(FIXTURES / "recordings", CATTLE).windows.y
     fl = torch_logits(student, x_fixture)

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from conftest import CATTLE, FIXTURES, needs_qemu
 
-from harness.boards import BOARDS
+from harness.config.boards import BOARDS
 from harness.data.fixtures import load_fixtures
-from harness.metrics import BitExact, FloatAgreement
-from harness.targets import RenodeTarget
-from harness.targets.base import ImageError, build_firmware
-from harness.targets.renode import non_loopback, process_listening, renode_executable
+from harness.device.targets import RenodeTarget
+from harness.device.targets.base import ImageError, build_firmware
+from harness.device.targets.renode import non_loopback, process_listening, renode_executable
+from harness.verdict.metrics import BitExact, FloatAgreement
 
 pytestmark = [
     pytest.mark.renode,
@@ -32,7 +32,7 @@ WINDOWS = 6
 @pytest.mark.parametrize("board", ["eartag", "collar"])
 @pytest.mark.parametrize("variant", ["float32", "w8a16"])
 def test_both_boards_and_variants_classify_on_renode(board: str, variant: str, tmp_path: Path) -> None:
-    from harness.evaluate import run_device
+    from harness.verdict.evaluate import run_device
 
     run = run_device(RenodeTarget(board, variant, workdir=tmp_path), load_fixtures(FIXTURES / "recordings", CATTLE),
                      CATTLE, tmp_path / "j.jsonl", limit=WINDOWS, log=lambda m: None)
@@ -50,9 +50,9 @@ def test_renode_counts_the_instructions_qemu_counts(board: str, tmp_path: Path) 
     """The time base: per window, Renode's figure (instructions between the two CYCCNT reads) against
     QEMU's exact -icount figure for the same image and windows, at the default depth 1: equal to
     within 0.01 % (measured: 7 instructions of 438,930 on the ear tag, w8a16)."""
-    from harness.evaluate import run_device
-    from harness.run import read_journal
-    from harness.targets import QemuTarget
+    from harness.device.run import read_journal
+    from harness.device.targets import QemuTarget
+    from harness.verdict.evaluate import run_device
 
     fx = load_fixtures(FIXTURES / "recordings", CATTLE)
     counts = []
@@ -67,7 +67,7 @@ def test_renode_counts_the_instructions_qemu_counts(board: str, tmp_path: Path) 
 
 
 def test_stream_mode_on_renode(tmp_path: Path) -> None:
-    from harness.stream import run_stream
+    from harness.verdict.stream import run_stream
 
     s = run_stream(RenodeTarget("eartag", "w8a16", workdir=tmp_path), load_fixtures(FIXTURES / "recordings", CATTLE),
                    CATTLE, limit_streams=1)
@@ -75,7 +75,7 @@ def test_stream_mode_on_renode(tmp_path: Path) -> None:
 
 
 def test_uart_is_a_pty_and_nothing_listens_beyond_loopback(tmp_path: Path) -> None:
-    from harness.client import DeviceClient, open_transport
+    from harness.device.client import DeviceClient, open_transport
 
     t = RenodeTarget("collar", "w8a16", workdir=tmp_path)
     try:

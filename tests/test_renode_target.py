@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from harness.boards import BOARDS
-from harness.targets import RenodeTarget, TargetUnavailable
-from harness.targets.renode import (
+from harness.config.boards import BOARDS
+from harness.device.targets import RenodeTarget, TargetUnavailable
+from harness.device.targets.renode import (
     DWT_SCRIPT,
     listening_sockets,
     log_failure,

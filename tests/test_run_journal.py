@@ -9,7 +9,7 @@ from unittest.mock import patch
 
 import pytest
 
-from harness.run import (
+from harness.device.run import (
     _CHAIN_START,
     JournalMismatch,
     RunHeader,
@@ -62,7 +62,7 @@ def test_a_window_journalled_twice_is_an_error(tmp_path: Path) -> None:
 
 
 def test_resume_refuses_a_journal_of_another_model(tmp_path: Path) -> None:
-    from harness.run import stream_windows
+    from harness.device.run import stream_windows
 
     j = tmp_path / "j.jsonl"
     _write(j, 2, torn=False)
@@ -73,7 +73,7 @@ def test_resume_refuses_a_journal_of_another_model(tmp_path: Path) -> None:
 
 def test_resume_refuses_a_journal_whose_inputs_differ(tmp_path: Path) -> None:
     """Same fixture file, other calibrated inputs (e.g. a changed per-cow rotation in meta.json)."""
-    from harness.run import stream_windows
+    from harness.device.run import stream_windows
 
     j = tmp_path / "j.jsonl"
     _write(j, 2, torn=False)
@@ -83,7 +83,7 @@ def test_resume_refuses_a_journal_whose_inputs_differ(tmp_path: Path) -> None:
 
 
 def test_a_failure_is_superseded_by_a_later_result(tmp_path: Path) -> None:
-    from harness.run import WindowFailure
+    from harness.device.run import WindowFailure
 
     j = tmp_path / "j.jsonl"
     _write(j, 2, torn=False)
@@ -118,7 +118,7 @@ class _ResettingDevice:
     reboots (boot counter 1 -> 2) while handling it."""
 
     def __init__(self) -> None:
-        from harness.client import LinkStats
+        from harness.device.client import LinkStats
 
         self.stats = LinkStats()
         self.boot = 1
@@ -128,7 +128,7 @@ class _ResettingDevice:
         pass
 
     def finish_infer(self, i: int, x: object) -> tuple[object, list[str]]:
-        from harness.client import DeviceTimeout
+        from harness.device.client import DeviceTimeout
         from protocol import Result
 
         if i == 7 and self.boot == 1:
@@ -140,7 +140,7 @@ class _ResettingDevice:
         pass
 
     def hello(self, at_window: int | None = None) -> None:
-        from harness.client import DeviceReset
+        from harness.device.client import DeviceReset
 
         self.hellos.append(at_window)
         if self.boot == 2 and not self.stats.resets:
@@ -150,7 +150,7 @@ class _ResettingDevice:
 def test_a_failed_window_is_journalled_the_run_goes_on_and_a_reset_is_named_by_window(tmp_path: Path) -> None:
     import numpy as np
 
-    from harness.run import read_journal, stream_windows
+    from harness.device.run import read_journal, stream_windows
 
     dev = _ResettingDevice()
     header = RunHeader(**{**asdict(HEADER), "n_windows": 20})
@@ -215,7 +215,7 @@ def test_a_window_index_outside_the_header_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("key", ["target", "board", "variant", "image_sha256", "harness_version", "clock_hz"])
 def test_resume_refuses_a_journal_whose_header_differs_in(tmp_path: Path, key: str) -> None:
-    from harness.run import stream_windows
+    from harness.device.run import stream_windows
 
     j = tmp_path / "j.jsonl"
     _write(j, 2, torn=False)
@@ -230,7 +230,7 @@ class _CountingDevice:
     """Answers every window and records which were sent."""
 
     def __init__(self) -> None:
-        from harness.client import LinkStats
+        from harness.device.client import LinkStats
 
         self.stats = LinkStats()
         self.sent: list[int] = []
@@ -253,7 +253,7 @@ class _CountingDevice:
 def test_resume_sends_again_the_windows_journalled_as_failed_and_only_those_without_a_result(tmp_path: Path) -> None:
     import numpy as np
 
-    from harness.run import WindowFailure, stream_windows
+    from harness.device.run import WindowFailure, stream_windows
 
     j = tmp_path / "j.jsonl"
     _write(j, 4, torn=False)

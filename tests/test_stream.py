@@ -11,7 +11,7 @@ from cproto import FW, build_host
 
 from harness.data.fixtures import load_fixtures
 from harness.data.windows import rotate_xy_q14
-from harness.stream import fixture_streams
+from harness.verdict.stream import fixture_streams
 
 
 def test_the_device_rotation_is_bit_exact_with_rotate_xy_q14_on_an_int16_sweep() -> None:
@@ -50,8 +50,8 @@ def test_streams_are_whole_bouts_and_cover_every_fixture_window() -> None:
 
 @needs_qemu
 def test_a_lost_sample_frame_is_detected_its_windows_reported_lost_and_the_stream_resynchronises() -> None:
-    from harness.stream import run_stream
-    from harness.targets import QemuTarget
+    from harness.device.targets import QemuTarget
+    from harness.verdict.stream import run_stream
 
     fx = load_fixtures(FIXTURES / "recordings", CATTLE)
     clean = run_stream(QemuTarget("eartag", "w8a16"), fx, CATTLE, limit_streams=3)

@@ -10,8 +10,8 @@ from typing import ClassVar
 import pytest
 from conftest import needs_qemu
 
-from harness.targets import BoardTarget, HardwareMap, TargetUnavailable
-from harness.targets.qemu import qemu_command
+from harness.device.targets import BoardTarget, HardwareMap, TargetUnavailable
+from harness.device.targets.qemu import qemu_command
 
 
 def test_qemu_command_has_deterministic_time_and_a_binary_safe_socket() -> None:
@@ -39,7 +39,7 @@ def test_hardware_map_binds_boards_and_refuses_ambiguity(tmp_path: Path) -> None
 
 
 def test_a_configured_board_that_is_absent_is_an_error_not_a_skip() -> None:
-    from harness.targets.board import BoardEntry, BoardNotFound
+    from harness.device.targets.board import BoardEntry, BoardNotFound
 
     t = BoardTarget("eartag", "w8a16")
     with pytest.raises(BoardNotFound, match="no port and no usb_serial"):
@@ -99,8 +99,8 @@ def _mock_pyocd(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
 @needs_qemu
 def test_the_board_target_flashes_exactly_the_given_elf_through_the_given_probe(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from harness.targets import make_target
-    from harness.targets.base import build_firmware
+    from harness.device.targets import make_target
+    from harness.device.targets.base import build_firmware
 
     calls = _mock_pyocd(monkeypatch)
     elf = tmp_path / "field firmware.elf"
@@ -113,7 +113,7 @@ def test_the_board_target_flashes_exactly_the_given_elf_through_the_given_probe(
 
 
 def test_no_flash_never_calls_pyocd_and_needs_no_probe(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.targets import make_target
+    from harness.device.targets import make_target
 
     calls = _mock_pyocd(monkeypatch)
     t = make_target("board", "collar", "w8a16", port="loop://", no_flash=True)
@@ -125,8 +125,8 @@ def test_no_flash_never_calls_pyocd_and_needs_no_probe(monkeypatch: pytest.Monke
 @needs_qemu
 def test_the_board_target_refuses_the_other_boards_image_before_flashing(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.targets import make_target
-    from harness.targets.base import ImageError, build_firmware
+    from harness.device.targets import make_target
+    from harness.device.targets.base import ImageError, build_firmware
 
     calls = _mock_pyocd(monkeypatch)
     t = make_target("board", "eartag", "w8a16", image=build_firmware("collar", "w8a16"), port="loop://", probe="P")

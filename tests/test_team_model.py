@@ -181,7 +181,7 @@ def test_a_third_board_defined_only_in_a_team_boards_file_runs_the_cattle_model_
     import subprocess
     import sys
 
-    from harness.boards import BOARDS_FILE
+    from harness.config.boards import BOARDS_FILE
 
     body = "[eartag]" + BOARDS_FILE.read_text().split("\n[eartag]", 1)[1]
     team = (body.replace("[eartag", "[acme-tag").replace('part = "Nordic nRF52840"', 'part = "Acme M4F tag"')

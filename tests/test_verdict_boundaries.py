@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import CATTLE
 
-from harness.evaluate import _budget, _floor, check_acceptance, failed_run
-from harness.metrics import Scores, compare_bit_exact
-from harness.thresholds import Thresholds
+from harness.config.thresholds import Thresholds
+from harness.verdict.evaluate import _budget, _floor, check_acceptance, failed_run
+from harness.verdict.metrics import Scores, compare_bit_exact
 
 
 def test_a_floor_met_exactly_passes_and_a_hair_below_fails() -> None:

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from conftest import CATTLE
 
-from harness.evaluate import DeviceRun, board_family, check_acceptance, failed_run
-from harness.metrics import BitExact, FloatAgreement, Latency, Scores
-from harness.thresholds import Thresholds
+from harness.config.thresholds import Thresholds
+from harness.verdict.evaluate import DeviceRun, board_family, check_acceptance, failed_run
+from harness.verdict.metrics import BitExact, FloatAgreement, Latency, Scores
 
 KEY = ("collar", "w8a16")
 # 8 windows: grazing 2/2, walking 2/2, resting 2/2, other 1/2 (one predicted grazing)
@@ -322,7 +322,7 @@ def test_board_family_is_the_name_without_its_qemu_suffix() -> None:
 
 
 def test_the_summary_of_cases_that_never_ran_says_nothing_was_measured_not_an_empty_line() -> None:
-    from harness.report import summary_table
+    from harness.report.summary import summary_table
 
     text = summary_table([failed_run("eartag", "w8a16", "renode", 406, "target unavailable: renode not found",
                                      CATTLE.classes)])

@@ -30,7 +30,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_carries_the_fixtures_the_firmware_sources_and_the_acceptance_suite(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    for need in ("harness/config/cattle.toml", "harness/config/boards.toml", "harness/acceptance.json",
+    for need in ("harness/config/cattle.toml", "harness/config/boards.toml", "harness/config/acceptance.json",
                  "harness/packaged/fixtures/recordings/windows.npz", "harness/packaged/fixtures/models/student.pt",
                  "harness/packaged/fixtures/models/student_w8a16.npz", "harness/packaged/device_fw/Makefile",
                  "harness/packaged/device_fw/src/app/main.c", "harness/packaged/device_fw/generated/model_w8a16.c",

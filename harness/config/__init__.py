@@ -1,4 +1,5 @@
-"""Declarative configuration a team brings: the model descriptor and the boards file (TOML)."""
+"""What is under test, as data a team brings: the model descriptor, the boards file (TOML) and the
+acceptance thresholds; validated, every error naming file, key and problem."""
 
 from harness.config.descriptor import (
     PACKAGED_DESCRIPTOR,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.boards import BOARDS
+from harness.config.boards import BOARDS
 
 __all__ = ["EnergyEstimate", "estimate_energy"]
 

@@ -11,13 +11,13 @@ import torch
 
 from harness.config.descriptor import ModelDescriptor
 from harness.data.fixtures import calibrated, load_fixtures
-from harness.metrics import score
 from harness.quant.calibrate import VARIANTS, quantize_student, torch_logits
 from harness.quant.intref import QuantModel
 from harness.quant.model_io import load_quant, save_quant
 from harness.quant.torch_graph import QuantGraphTorch
 from harness.training.models import GruStudent
 from harness.training.train import load_model
+from harness.verdict.metrics import score
 
 __all__ = ["activation_ram_bytes", "quantize_all", "run_quant_bench", "weight_bytes"]
 

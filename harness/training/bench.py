@@ -17,9 +17,9 @@ from harness.config.descriptor import ModelDescriptor, load_descriptor
 from harness.data.fixtures import calibrated, cow_rotations
 from harness.data.recordings import CLASS_NAMES, Bout
 from harness.data.windows import DEFAULT_HOP, DEFAULT_WINDOW, Q14_ONE, WindowSet, leave_one_cow_out, make_windows
-from harness.metrics import score
 from harness.training.models import GruStudent, ResNetTeacher, count_params
 from harness.training.train import FitConfig, fit, predict_logits, save_model
+from harness.verdict.metrics import score
 
 __all__ = ["BenchConfig", "Dataset", "load_dataset", "run_kd_bench", "train_default"]
 

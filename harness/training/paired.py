@@ -42,10 +42,10 @@ import torch
 from harness.data.fixtures import calibrated
 from harness.data.recordings import CLASS_NAMES, Bout
 from harness.data.windows import DEFAULT_WINDOW, WindowSet, context_windows, leave_one_cow_out, make_windows
-from harness.metrics import confusion_matrix, score
 from harness.training.bench import Dataset, load_dataset
 from harness.training.models import GruStudent, ResNetTeacher
 from harness.training.train import FitConfig, fit, predict_logits
+from harness.verdict.metrics import confusion_matrix, score
 
 __all__ = ["PairedConfig", "arms_of", "bootstrap_interval", "format_paired", "merge_paired", "run_paired_bench"]
 

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.metrics import score
 from harness.training.models import GruStudent, InputNorm, ResNetTeacher, count_params
+from harness.verdict.metrics import score
 
 __all__ = [
     "FitConfig",

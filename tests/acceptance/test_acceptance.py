@@ -3,15 +3,15 @@ Renode, and against an attached board before release (--hil-target board --hil-p
 ...). Floors and budgets come from the thresholds file (--hil-thresholds; default the packaged one).
 
 Each test reads the one device run of its (board, variant) case and asserts checks computed by
-harness.evaluate.check_acceptance: the same rule `hil run` applies.
+harness.verdict.evaluate.check_acceptance: the same rule `hil run` applies.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from harness.evaluate import DeviceRun
-from harness.metrics import BitExact, FloatAgreement
+from harness.verdict.evaluate import DeviceRun
+from harness.verdict.metrics import BitExact, FloatAgreement
 
 
 def _check(run: DeviceRun, prefix: str) -> None:

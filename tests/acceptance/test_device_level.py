@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.client import DeviceClient, DeviceError
 from harness.data.fixtures import FixtureSet
+from harness.device.client import DeviceClient, DeviceError
 
 
 def test_ping_echoes_its_payload(hil_device: DeviceClient) -> None:

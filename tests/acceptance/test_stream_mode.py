@@ -6,7 +6,7 @@ same class and logits within 1e-3 for float32."""
 from __future__ import annotations
 
 from harness.data.fixtures import FixtureSet
-from harness.stream import StreamRun
+from harness.verdict.stream import StreamRun
 
 
 def test_every_stream_window_matches_its_reference(hil_stream_run: StreamRun) -> None:

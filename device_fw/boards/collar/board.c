@@ -6,7 +6,7 @@
  * 0x90, DOUTCLR31_0 0xA0, DOE31_0 0xD0); UART0 §19 (PL011, base 0x40001000, IRQ 5);
  * WDT §15 (base 0x40080000: LOAD 0x0, CTL 0x8, ICR 0xC, LOCK 0xC00). Pins: DIO2 RX, DIO3 TX,
  * DIO6 marker (CC2650 LaunchPad wiring; change for the Loci board's schematic).
- * Runs on the real part and on Renode (a platform composed by harness/targets/renode.py); QEMU runs
+ * Runs on the real part and on Renode (a platform composed by harness/device/targets/renode.py); QEMU runs
  * the collar-qemu image instead. */
 #include "board.h"
 #include "board_facts.h"

@@ -17,8 +17,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.boards import BOARDS
-from harness.targets.base import Target, build_firmware, check_image
+from harness.config.boards import BOARDS
+from harness.device.targets.base import Target, build_firmware, check_image
 
 __all__ = ["BoardEntry", "BoardNotFound", "BoardTarget", "HardwareMap"]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.boards import BOARDS
-from harness.evaluate import DeviceRun
-from harness.metrics import BitExact
+from harness.config.boards import BOARDS
+from harness.verdict.evaluate import DeviceRun
+from harness.verdict.metrics import BitExact
 
 __all__ = ["summary_table", "write_report"]
 

@@ -30,8 +30,15 @@ import time
 from pathlib import Path
 from typing import IO
 
-from harness.boards import BOARDS
-from harness.targets.base import Target, TargetUnavailable, build_firmware, check_image, die_with_parent, log_tail
+from harness.config.boards import BOARDS
+from harness.device.targets.base import (
+    Target,
+    TargetUnavailable,
+    build_firmware,
+    check_image,
+    die_with_parent,
+    log_tail,
+)
 
 __all__ = ["RenodeTarget", "listening_sockets", "log_failure", "non_loopback", "process_listening", "render_repl",
            "render_resc", "renode_executable"]

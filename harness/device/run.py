@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.client import DeviceClient, DeviceError, DeviceTimeout
+from harness.device.client import DeviceClient, DeviceError, DeviceTimeout
 
 __all__ = [
     "JOURNAL_FORMAT",

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.client import DeviceClient, open_transport
-from harness.targets.base import die_with_parent
-from harness.targets.qemu import free_port, qemu_command
+from harness.device.client import DeviceClient, open_transport
+from harness.device.targets.base import die_with_parent
+from harness.device.targets.qemu import free_port, qemu_command
 
 __all__ = ["GROUPS", "group_counts", "infer_profile", "parse_trace"]
 

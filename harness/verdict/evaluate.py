@@ -16,17 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from harness.boards import BOARDS
-from harness.client import DeviceClient, DeviceError, DeviceTimeout, ModelMismatch, fault_text, open_transport
+from harness.config.boards import BOARDS
 from harness.config.descriptor import VARIANT_NAMES, ModelDescriptor
+from harness.config.thresholds import Thresholds
 from harness.data.fixtures import FixtureSet
+from harness.device.client import DeviceClient, DeviceError, DeviceTimeout, ModelMismatch, fault_text, open_transport
+from harness.device.linkfaults import FaultyPort, LinkFaults
+from harness.device.run import RunHeader, WindowResult, harness_version, inputs_sha256, stream_windows
+from harness.device.targets.base import Target, WrongBoard
 from harness.energy import MEASURE_WINDOWS, EnergyEstimate, PowerMeter, estimate_energy, measure_energy
-from harness.linkfaults import FaultyPort, LinkFaults
-from harness.metrics import BitExact, FloatAgreement, Latency, Scores, compare_bit_exact, compare_float, score
 from harness.reference import Reference, load_reference
-from harness.run import RunHeader, WindowResult, harness_version, inputs_sha256, stream_windows
-from harness.targets.base import Target, WrongBoard
-from harness.thresholds import Thresholds
+from harness.verdict.metrics import BitExact, FloatAgreement, Latency, Scores, compare_bit_exact, compare_float, score
 from protocol import Info, TimeBase
 
 __all__ = ["CaseMismatch", "DeviceRun", "board_family", "check_acceptance", "check_case", "failed_run", "image_size",
@@ -274,7 +274,7 @@ def run_device(
 
     ``depth``: requests in flight (default 1 on the emulators, QEMU and Renode, for exact instruction
     counts; 2 on boards, so the device never waits for the link). ``link_faults``: inject seeded link faults between
-    the harness and the device (harness.linkfaults). ``meter``: measure the energy per inference
+    the harness and the device (harness.device.linkfaults). ``meter``: measure the energy per inference
     with this power meter over a batch of MEASURE_WINDOWS inferences after the stream (real boards;
     the report then says "measured"); without one the energy is the board-table estimate."""
     t_start = time.monotonic()

@@ -21,8 +21,15 @@ import weakref
 from pathlib import Path
 from typing import IO
 
-from harness.boards import board as board_facts
-from harness.targets.base import Target, TargetUnavailable, build_firmware, check_image, die_with_parent, log_tail
+from harness.config.boards import board as board_facts
+from harness.device.targets.base import (
+    Target,
+    TargetUnavailable,
+    build_firmware,
+    check_image,
+    die_with_parent,
+    log_tail,
+)
 
 __all__ = ["QemuTarget", "free_port", "qemu_command"]
 

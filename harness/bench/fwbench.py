@@ -19,18 +19,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.boards import BOARDS
-from harness.client import DeviceClient, open_transport
+from harness.config.boards import BOARDS
 from harness.data.fixtures import FixtureSet
-from harness.evaluate import image_size
+from harness.device.client import DeviceClient, open_transport
+from harness.device.targets import QemuTarget
+from harness.device.targets.base import FW_DIR, firmware_image
 from harness.quant.calibrate import VARIANTS, quantize_student
 from harness.quant.export import render_float, render_quant
 from harness.quant.intref import model_forward_q
 from harness.quant.model_io import save_quant
-from harness.targets import QemuTarget
-from harness.targets.base import FW_DIR, firmware_image
 from harness.training.models import GruStudent
 from harness.training.train import save_model
+from harness.verdict.evaluate import image_size
 
 __all__ = ["BenchRow", "build_paper_images", "paper_windows", "run_fw_bench"]
 
@@ -170,8 +170,8 @@ def format_bench(rows: list[BenchRow], repeat: int) -> str:
 def format_breakdown(fx: FixtureSet, boards: list[str], variants: tuple[str, ...] = ("float32", "w8a16"),
                      log: Callable[[str], None] = print) -> str:
     """Instructions of one Infer exchange (fixture window 0) per group of functions, from QEMU's
-    execution trace (harness.fwprofile), per board and variant of the default workload."""
-    from harness.fwprofile import GROUPS, group_counts, infer_profile
+    execution trace (harness.bench.fwprofile), per board and variant of the default workload."""
+    from harness.bench.fwprofile import GROUPS, group_counts, infer_profile
 
     x = fx.calibrated_x()[0]
     names = [g for g, _ in GROUPS]

@@ -1,6 +1,6 @@
 """Acceptance thresholds: floors and budgets per board and variant, from a JSON file.
 
-The packaged file (``harness/acceptance.json``) is the default; a team passes its own with
+The packaged file (``harness/config/acceptance.json``) is the default; a team passes its own with
 ``hil run --thresholds FILE`` or ``pytest --hil-thresholds FILE``. Every key is validated before
 any device starts: an unknown key, a wrong type or an out-of-range value is an error that names
 the file, the board/variant and the key.

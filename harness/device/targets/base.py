@@ -74,7 +74,7 @@ def check_image(elf: Path, board: str, image_board: str | None = None) -> Path:
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
-    from harness.boards import board as board_facts
+    from harness.config.boards import board as board_facts
 
     elf = Path(elf)
     if not elf.is_file():
@@ -175,7 +175,7 @@ def _check_model_sources(variant: str) -> None:
 def build_firmware(image_board: str, variant: str) -> Path:
     """Build (or bring up to date) one firmware image with make; raise with the compiler's output.
     A board of a team's boards file is built by :func:`build_team_firmware`."""
-    from harness.boards import BOARDS, BOARDS_FILE
+    from harness.config.boards import BOARDS, BOARDS_FILE
 
     qemu = image_board.endswith("-qemu")
     name = image_board.removesuffix("-qemu")
@@ -202,7 +202,7 @@ def build_team_firmware(name: str, variant: str, qemu: bool) -> Path:
     """Build our firmware for a board of a team's boards file: the board support of its
     ``firmware`` key (``<firmware>_qemu`` for the QEMU image), its compiler flags and its memory map
     (written next to the images), its name in the image. Returns the ELF."""
-    from harness.boards import board as board_facts
+    from harness.config.boards import board as board_facts
 
     b = board_facts(name)
     support = f"{b.firmware}_qemu" if qemu else b.firmware
@@ -214,7 +214,7 @@ def build_team_firmware(name: str, variant: str, qemu: bool) -> Path:
     elf = firmware_image(image_board, variant)
     ld = elf.parents[2] / f"{image_board}_memory.ld"
     ld.parent.mkdir(parents=True, exist_ok=True)
-    text = (f"/* written by harness.targets.base.build_team_firmware from {b.source}: {b.part}. */\n"
+    text = (f"/* written by harness.device.targets.base.build_team_firmware from {b.source}: {b.part}. */\n"
             f"MEMORY\n{{\n  FLASH (rx)  : ORIGIN = 0x{b.flash_origin:08X}, LENGTH = {b.flash_bytes}\n"
             f"  RAM   (rwx) : ORIGIN = 0x{b.ram_origin:08X}, LENGTH = {b.ram_bytes}\n}}\n")
     if not ld.is_file() or ld.read_text() != text:

@@ -3,7 +3,7 @@ model descriptor (harness.config.descriptor):
 
 - ``torch``: the harness's float GRU student (within the descriptor's tolerance);
 - ``onnx``: a float model in ONNX run with onnxruntime (within the descriptor's tolerance; see
-  harness.onnxref);
+  harness.reference.onnxref);
 - ``dq``: the integer reference of a DQ-quantized student (bit-exact);
 - ``expected``: an expected-outputs file that any toolchain can write (see :func:`load_expected`):
   integer scores are checked bit-exact, float scores within the descriptor's tolerance.
@@ -79,7 +79,7 @@ def load_reference(model: ModelDescriptor, variant: str, x: np.ndarray,
         return Reference(variant, float_model_hash(student), lg, lg.argmax(1), 0, False, spec.tolerance,
                          f"torch {path}")
     if spec.reference == "onnx":
-        from harness.onnxref import run_onnx
+        from harness.reference.onnxref import run_onnx
 
         lg, h = run_onnx(path, x, model.window, model.channels, model.n_classes)
         return Reference(variant, h, lg, lg.argmax(1), 0, False, spec.tolerance, f"onnx {path}")

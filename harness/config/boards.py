@@ -14,7 +14,7 @@ Keys of a board table (every error names the file, the board and the key):
 - ``firmware``: the board support the firmware is built with (``device_fw/boards/<firmware>/``,
   and ``<firmware>_qemu/`` for the QEMU image);
 - ``pyocd_target`` (text, optional): the pyocd target name for flashing a real part;
-- ``renode`` (optional): ``nrf52840`` or ``composed-cortex-m3`` (harness.targets.renode);
+- ``renode`` (optional): ``nrf52840`` or ``composed-cortex-m3`` (harness.device.targets.renode);
 - ``[NAME.power]``: ``run_current_a``, ``supply_v``, ``source`` (the datasheet the figures come from);
 - ``[NAME.qemu]`` (optional: a board QEMU cannot run leaves it out): ``machine``, ``cpu``,
   ``systick_hz``, ``icount_shift``, ``uart`` (``pl011`` or ``cmsdk``).
@@ -43,7 +43,7 @@ __all__ = [
     "write_board_files",
 ]
 
-BOARDS_FILE = Path(__file__).with_name("config") / "boards.toml"
+BOARDS_FILE = Path(__file__).with_name("boards.toml")
 """The packaged boards file."""
 RENODE_PLATFORMS = ("nrf52840", "composed-cortex-m3")
 QEMU_UARTS = ("pl011", "cmsdk")

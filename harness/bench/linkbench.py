@@ -1,7 +1,7 @@
 """``hil bench link``: how the verdict survives a noisy link.
 
 For each fault kind (and all kinds at once) x rate, one device run with seeded faults injected
-between the harness and the emulated device (harness.linkfaults), compared with a clean run of the
+between the harness and the emulated device (harness.device.linkfaults), compared with a clean run of the
 same case: windows verified, failed explicitly, silently wrong (verified but different from the
 reference: must be 0), whether the stream was aborted, resends, and wall time relative to the
 clean run (host time, noisy: read it as a ratio within one run of the bench).
@@ -17,11 +17,11 @@ from pathlib import Path
 
 from harness.config.descriptor import ModelDescriptor
 from harness.data.fixtures import FixtureSet
-from harness.evaluate import DeviceRun, run_device
-from harness.linkfaults import FAULT_KINDS, LinkFaults
+from harness.device.linkfaults import FAULT_KINDS, LinkFaults
+from harness.device.targets import make_target
+from harness.device.targets.base import build_firmware
 from harness.reference import load_reference
-from harness.targets import make_target
-from harness.targets.base import build_firmware
+from harness.verdict.evaluate import DeviceRun, run_device
 
 __all__ = ["LinkBenchRow", "format_link_bench", "run_link_bench"]
 

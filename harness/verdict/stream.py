@@ -18,15 +18,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from harness.boards import BOARDS
-from harness.client import DeviceClient, fault_text, open_transport
+from harness.config.boards import BOARDS
 from harness.config.descriptor import ModelDescriptor
 from harness.data.fixtures import FixtureSet
 from harness.data.windows import rotate_xy_q14
+from harness.device.client import DeviceClient, fault_text, open_transport
+from harness.device.targets.base import Target, WrongBoard
 from harness.energy import estimate_energy
-from harness.evaluate import board_family, check_case
 from harness.reference import load_reference
-from harness.targets.base import Target, WrongBoard
+from harness.verdict.evaluate import board_family, check_case
 from protocol import ScoreKind, TimeBase
 
 __all__ = ["Stream", "StreamRun", "fixture_streams", "run_stream"]
