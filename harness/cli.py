@@ -91,14 +91,22 @@ def _cmd_bench_kd(args: argparse.Namespace) -> int:
                 raise ValueError(f"option --{opt.replace('_', '-')}: only with --paired")
         if args.jobs != 1:
             raise ValueError("option --jobs: only with --paired")
-    from harness.data.windows import DEFAULT_WINDOW
+    from harness.config.descriptor import PACKAGED_DESCRIPTOR
 
-    if args.context and args.context < DEFAULT_WINDOW:
-        raise ValueError(f"option --context: {args.context} samples is shorter than a window ({DEFAULT_WINDOW})")
+    if args.descriptor != str(PACKAGED_DESCRIPTOR) and not args.paired:
+        raise ValueError("option --descriptor: only with --paired (the plain KD bench is the cattle model's)")
+    model = _descriptor_only(args)
+    if args.context and args.context < model.window:
+        raise ValueError(f"option --context: {args.context} samples is shorter than a window ({model.window})")
     if args.dense_hop < 0 or args.context < 0 or args.ensemble < 0 or args.feature_match < 0:
         raise ValueError("options --context/--dense-hop/--ensemble/--feature-match: must not be negative")
     if args.jobs < 1:
         raise ValueError(f"option --jobs: {args.jobs} must be at least 1")
+    from harness.quant.export import firmware_max_hidden
+
+    bad = [h for h in args.hidden or () if not 1 <= h <= firmware_max_hidden()]
+    if bad:
+        raise ValueError(f"option --hidden: {bad[0]} outside 1..{firmware_max_hidden()} (the firmware's NN_MAX_HIDDEN)")
     if args.paired:
         from harness.training.paired import PairedConfig, run_paired_bench
 
@@ -111,9 +119,11 @@ def _cmd_bench_kd(args: argparse.Namespace) -> int:
         if args.folds:
             pc = replace(pc, folds=tuple(int(f) for f in args.folds.split(",")))
         if args.hidden:
+            if len(args.hidden) > 1:
+                raise ValueError("option --hidden: --paired runs one student size; run it once per size")
             pc = replace(pc, hidden=args.hidden[0])
         run_paired_bench(Path(args.data), pc, Path(args.out) if args.out else None,
-                         log=lambda m: print(m, file=sys.stderr, flush=True))
+                         log=lambda m: print(m, file=sys.stderr, flush=True), model=model)
         return 0
     cfg = BenchConfig.quick() if args.quick else BenchConfig()
     cfg = replace(cfg, kd_alpha=args.alpha, temperature=args.temperature, kd_consistent=args.consistent)
@@ -802,7 +812,9 @@ def _build_parser() -> argparse.ArgumentParser:
     kd.add_argument("--merge", nargs="+", metavar="JSON", default=None,
                     help="combine --paired results of disjoint --folds runs (their --out files) into one table")
     kd.add_argument("--folds", default=None, help="--paired: comma-separated fold indices to run (default all)")
-    kd.add_argument("--hidden", type=int, action="append", choices=(16, 32, 64), help="student sizes (default all)")
+    _descriptor_arg(kd)
+    kd.add_argument("--hidden", type=int, action="append",
+                    help="student size, repeatable (default 16, 32 and 64; --paired: one, default 32)")
     kd.add_argument("--out", default=None, help="also write the results as JSON here (the committed table is "
                     "fixtures/models/kd_bench.json); default: print only")
     _kd_args(kd)

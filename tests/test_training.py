@@ -161,3 +161,24 @@ def test_the_paired_bench_gives_the_same_runs_in_one_process_or_two() -> None:
     two = run_paired_bench(SHARED_DATA, replace(cfg, jobs=2), None, log=lambda m: None)
     assert [r["mcc"] for r in one["runs"]] == [r["mcc"] for r in two["runs"]]  # type: ignore[attr-defined]
     assert one["comparisons"] == two["comparisons"] and len(two["runs"]) == 2  # type: ignore[arg-type]
+
+
+def test_the_paired_bench_summary_names_the_models_own_classes_and_merge_refuses_mixed_classes() -> None:
+    from harness.training.paired import format_paired, merge_paired, summarise
+
+    five = ("travelling", "resting", "foraging", "grooming", "other")
+    cm = np.diag([4, 3, 2, 1, 0]).tolist()
+    cm[4][0] = 2  # "other" never right: recall 0, the rest 1.0
+    rows = [{"fold": f, "seed": 0, "mcc": {"hard": 0.3, "hard'": 0.31, "kd": 0.33},
+             "confusion": {a: cm for a in ("hard", "hard'", "kd")}} for f in (0, 1)]
+    out = summarise(rows, ["hard", "hard'", "kd"], 100, five)  # type: ignore[arg-type]
+    assert out["class_names"] == list(five)
+    rec = out["arms"][0]["pooled_recall"]  # type: ignore[index]
+    assert list(rec) == list(five) and rec["other"] == 0.0 and rec["travelling"] == 1.0
+    assert "pooled recall (travelling, resting, foraging, grooming, other)" in format_paired(out)
+    out.update(config={"kd_alpha": 0.5, "folds": [0, 1], "bootstrap": 100}, runs=rows, seconds=1.0)
+    four = summarise(rows, ["hard", "hard'", "kd"], 100, ("a", "b", "c", "d", "e"))  # type: ignore[arg-type]
+    four.update(config={"kd_alpha": 0.5, "folds": [2], "bootstrap": 100},
+                runs=[{**rows[0], "fold": 2}], seconds=1.0)
+    with pytest.raises(ValueError, match="the parts have different classes"):
+        merge_paired([out, four])

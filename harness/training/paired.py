@@ -1,7 +1,9 @@
 """``hil bench kd --paired``: a KD benchmark that can carry a claim of a few hundredths of MCC.
 
-Leave-one-cow-out folds x seeds. In every (fold, seed) the same teacher, the same training windows
-and the same validation cows serve every arm, so the arms are compared *paired*:
+Leave-one-animal-out folds x seeds, on the recordings and classes of any model descriptor (its
+loader reads them; the default is the packaged cattle model). In every (fold, seed) the same
+teacher, the same training windows and the same validation cows serve every arm, so the arms are
+compared *paired*:
 
 - ``hard``: the student on hard labels;
 - ``hard'``: the same arm again with another seed: hard' - hard is the benchmark's noise floor;
@@ -30,7 +32,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
@@ -39,9 +41,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harness.config.descriptor import ModelDescriptor, load_descriptor
 from harness.data.fixtures import calibrated
 from harness.data.recordings import CLASS_NAMES, Bout
-from harness.data.windows import DEFAULT_WINDOW, WindowSet, context_windows, leave_one_cow_out, make_windows
+from harness.data.windows import WindowSet, context_windows, leave_one_cow_out, make_windows
 from harness.training.bench import Dataset, load_dataset
 from harness.training.models import GruStudent, ResNetTeacher
 from harness.training.train import FitConfig, fit, predict_logits
@@ -50,8 +53,8 @@ from harness.verdict.metrics import confusion_matrix, score
 __all__ = ["PairedConfig", "arms_of", "bootstrap_interval", "format_paired", "merge_paired", "run_paired_bench"]
 
 Log = Callable[[str], None]
-N_CLASSES = len(CLASS_NAMES)
-"""the classes of the db-cow-walking loader (harness.data.recordings) this bench trains on"""
+LEGACY_CLASSES = CLASS_NAMES
+"""the class names of a result file written before results recorded theirs (the cattle model's)"""
 
 
 @dataclass(frozen=True)
@@ -108,11 +111,11 @@ def _val_cows(rest: list[str], ws_y: np.ndarray, ws_cow: np.ndarray, fold: int) 
     return sorted({rich[k], rich[(k + 1) % len(rich)]})
 
 
-def _fit_student(h: int, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, cfg: FitConfig, seed: int,
-                 soft: np.ndarray | None, alpha: float, temperature: float, feat: np.ndarray | None = None,
-                 feat_weight: float = 0.0) -> GruStudent:
+def _fit_student(h: int, n_classes: int, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray,
+                 cfg: FitConfig, seed: int, soft: np.ndarray | None, alpha: float, temperature: float,
+                 feat: np.ndarray | None = None, feat_weight: float = 0.0) -> GruStudent:
     torch.manual_seed(seed)
-    st = GruStudent(DEFAULT_WINDOW, h, N_CLASSES)
+    st = GruStudent(x.shape[1], h, n_classes)
     fc = replace(cfg, seed=seed)
     if soft is not None:
         fc = replace(fc, alpha=alpha, temperature=temperature)
@@ -127,10 +130,10 @@ def _features(t: ResNetTeacher, x: np.ndarray, batch: int = 512) -> np.ndarray:
                           for i in range(0, len(x), batch)]).numpy()
 
 
-def _fold_calibrated(bouts: list[Bout], cows: list[str], rotations: dict[str, tuple[int, int]], hop: int,
-                     ) -> WindowSet:
+def _fold_calibrated(bouts: list[Bout], cows: list[str], rotations: dict[str, tuple[int, int]], window: int,
+                     hop: int) -> WindowSet:
     """Windows of ``cows`` every ``hop`` samples, calibrated (each cow's rotation applied)."""
-    ws, _ = make_windows([b for b in bouts if b.cow in cows], DEFAULT_WINDOW, hop)
+    ws, _ = make_windows([b for b in bouts if b.cow in cows], window, hop)
     return WindowSet(calibrated(ws, rotations), ws.y, ws.cow, ws.bout, ws.start)
 
 
@@ -140,10 +143,10 @@ def _ctx(ds: Dataset, ws: WindowSet, length: int) -> np.ndarray:
     return calibrated(WindowSet(raw, ws.y, ws.cow, ws.bout, ws.start), ds.rotations)
 
 
-def _fit_teacher(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, cfg: FitConfig, seed: int,
-                 filters: tuple[int, int, int] = (64, 128, 128)) -> ResNetTeacher:
+def _fit_teacher(n_classes: int, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, cfg: FitConfig,
+                 seed: int, filters: tuple[int, int, int] = (64, 128, 128)) -> ResNetTeacher:
     torch.manual_seed(seed)
-    t = ResNetTeacher(x.shape[1], N_CLASSES, filters=filters)
+    t = ResNetTeacher(x.shape[1], n_classes, filters=filters)
     fit(t, x, y, xv, yv, replace(cfg, seed=seed))
     return t
 
@@ -171,23 +174,27 @@ def _log_stderr(prefix: str, msg: str) -> None:
     print(f"{prefix}{msg}", file=sys.stderr, flush=True)
 
 
-def _worker(data_root: Path, cfg: PairedConfig, k: int) -> dict[str, object]:
-    return _run(data_root, cfg, None, partial(_log_stderr, f"[job {k}] "), table=False)
+def _worker(data_root: Path, cfg: PairedConfig, model: ModelDescriptor, k: int) -> dict[str, object]:
+    return _run(data_root, cfg, None, partial(_log_stderr, f"[job {k}] "), table=False, model=model)
 
 
-def run_paired_bench(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = print) -> dict[str, object]:
-    """The benchmark; with ``cfg.jobs`` > 1 its folds are dealt round-robin to that many processes
-    (each logs its own progress, prefixed) and the parts merged (:func:`merge_paired`)."""
+def run_paired_bench(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = print,
+                     model: ModelDescriptor | None = None) -> dict[str, object]:
+    """The benchmark on the recordings at ``data_root``, read by the loader of ``model`` (default:
+    the packaged cattle descriptor), whose window and classes it trains; with ``cfg.jobs`` > 1 its
+    folds are dealt round-robin to that many processes (each logs its own progress, prefixed) and
+    the parts merged (:func:`merge_paired`)."""
+    model = model or load_descriptor()
     if cfg.jobs <= 1:
-        return _run(data_root, cfg, out_json, log)
-    n = len(leave_one_cow_out(load_dataset(data_root).test.cows))
+        return _run(data_root, cfg, out_json, log, model=model)
+    n = len(leave_one_cow_out(load_dataset(data_root, model).test.cows))
     idx = [i for i in range(n)[: cfg.max_folds] if cfg.folds is None or i in cfg.folds]
     shares = [tuple(idx[k :: cfg.jobs]) for k in range(cfg.jobs) if idx[k :: cfg.jobs]]
     log(f"paired KD bench in {len(shares)} processes: folds " + " | ".join(",".join(map(str, s)) for s in shares))
     t0 = time.time()
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=len(shares), mp_context=ctx) as pool:
-        futs = [pool.submit(_worker, data_root, replace(cfg, folds=s, jobs=1), k) for k, s in enumerate(shares)]
+        futs = [pool.submit(_worker, data_root, replace(cfg, folds=s, jobs=1), model, k) for k, s in enumerate(shares)]
         parts = [f.result() for f in futs]
     result = merge_paired(parts)
     result["config"]["jobs"] = cfg.jobs  # type: ignore[index]
@@ -202,12 +209,14 @@ def run_paired_bench(data_root: Path, cfg: PairedConfig, out_json: Path | None, 
 
 
 def _run(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = print,
-         table: bool = True) -> dict[str, object]:
+         table: bool = True, model: ModelDescriptor | None = None) -> dict[str, object]:
     """One process's share of the benchmark; ``table`` False: a worker of a split run, whose parent
     prints the merged table, so it prints only its progress."""
+    model = model or load_descriptor()
+    nc = model.n_classes
     torch.set_num_threads(cfg.threads)
     t0 = time.time()
-    ds = load_dataset(data_root)
+    ds = load_dataset(data_root, model)
     xtr = calibrated(ds.train, ds.rotations)
     xte = calibrated(ds.test, ds.rotations)
     if cfg.context:
@@ -220,7 +229,8 @@ def _run(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = p
     total = len(idx) * len(cfg.seeds)
     levers = []
     if cfg.context:
-        levers.append(f"privileged-context teacher on {cfg.context} samples ({cfg.context / 10:g} s), "
+        secs = cfg.context / model.sample_rate_hz
+        levers.append(f"privileged-context teacher on {cfg.context} samples ({secs:g} s), "
                       f"filters {'-'.join(map(str, cfg.context_filters))}")
     if cfg.dense_hop:
         levers.append(f"soft labels on windows every {cfg.dense_hop} samples")
@@ -229,7 +239,8 @@ def _run(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = p
     if cfg.tune:
         levers.append("T, alpha chosen on the validation cows from "
                       + ", ".join(f"({t:g}, {a:g})" for t, a in cfg.tune_grid))
-    log(f"paired KD bench: {len(idx)} folds x {len(cfg.seeds)} seeds = {total} runs, GRU-{cfg.hidden}, "
+    log(f"paired KD bench, model {model.summary()}: {len(idx)} folds x {len(cfg.seeds)} seeds = {total} runs, "
+        f"GRU-{cfg.hidden}, "
         f"KD alpha {cfg.kd_alpha} T {cfg.temperature}, ensemble {cfg.ensemble or 'off'}, torch threads {cfg.threads}, "
         f"teacher {cfg.teacher.epochs} epochs, student {cfg.student.epochs} epochs"
         + (f"; levers: {'; '.join(levers)}" if levers else "") + f"; arms: {', '.join(arms)}")
@@ -242,30 +253,32 @@ def _run(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = p
         fit_cows = [c for c in rest if c not in val]
         mtr, mval, mte = np.isin(ds.train.cow, fit_cows), np.isin(ds.test.cow, val), np.isin(ds.test.cow, test)
         x, y, xv, yv = xtr[mtr], ds.train.y[mtr], xte[mval], ds.test.y[mval]
-        dense = _fold_calibrated(ds.bouts, fit_cows, ds.rotations, cfg.dense_hop) if cfg.dense_hop else None
+        dense = (_fold_calibrated(ds.bouts, fit_cows, ds.rotations, model.window, cfg.dense_hop) if cfg.dense_hop
+                 else None)
         for seed in cfg.seeds:
-            teachers = [_fit_teacher(x, y, xv, yv, cfg.teacher, seed * 100 + k) for k in range(max(1, cfg.ensemble))]
+            teachers = [_fit_teacher(nc, x, y, xv, yv, cfg.teacher, seed * 100 + k)
+                        for k in range(max(1, cfg.ensemble))]
             soft = predict_logits(teachers[0], x)
             models: dict[str, torch.nn.Module] = {"teacher": teachers[0]}
-            models["hard"] = _fit_student(cfg.hidden, x, y, xv, yv, cfg.student, seed, None, 1.0, 1.0)
-            models["hard'"] = _fit_student(cfg.hidden, x, y, xv, yv, cfg.student, seed + 1000, None, 1.0, 1.0)
-            models["kd"] = _fit_student(cfg.hidden, x, y, xv, yv, cfg.student, seed, soft, cfg.kd_alpha,
+            models["hard"] = _fit_student(cfg.hidden, nc, x, y, xv, yv, cfg.student, seed, None, 1.0, 1.0)
+            models["hard'"] = _fit_student(cfg.hidden, nc, x, y, xv, yv, cfg.student, seed + 1000, None, 1.0, 1.0)
+            models["kd"] = _fit_student(cfg.hidden, nc, x, y, xv, yv, cfg.student, seed, soft, cfg.kd_alpha,
                                         cfg.temperature)
             if cfg.ensemble:
                 probs = np.mean([torch.softmax(torch.from_numpy(predict_logits(t, x)), 1).numpy() for t in teachers], 0)
-                models["kd-ens"] = _fit_student(cfg.hidden, x, y, xv, yv, cfg.student, seed,
+                models["kd-ens"] = _fit_student(cfg.hidden, nc, x, y, xv, yv, cfg.student, seed,
                                                 np.log(np.clip(probs, 1e-7, 1.0)), cfg.kd_alpha, cfg.temperature)
             if cfg.feature_match:
-                models["kd-feat"] = _fit_student(cfg.hidden, x, y, xv, yv, cfg.student, seed, soft, cfg.kd_alpha,
+                models["kd-feat"] = _fit_student(cfg.hidden, nc, x, y, xv, yv, cfg.student, seed, soft, cfg.kd_alpha,
                                                  cfg.temperature, _features(teachers[0], x), cfg.feature_match)
             # The teacher whose soft labels the dense and tuned arms use; a callable so a dense window
             # set gets the labels of the same teacher.
             label: Callable[[WindowSet], np.ndarray]
             if cfg.context:
-                tc = _fit_teacher(ctr[mtr], y, cte[mval], yv, cfg.teacher, seed * 100 + 50, cfg.context_filters)
+                tc = _fit_teacher(nc, ctr[mtr], y, cte[mval], yv, cfg.teacher, seed * 100 + 50, cfg.context_filters)
                 models["teacher-ctx"] = tc
                 soft_src = predict_logits(tc, ctr[mtr])
-                models["kd-ctx"] = _fit_student(cfg.hidden, x, y, xv, yv, cfg.student, seed, soft_src,
+                models["kd-ctx"] = _fit_student(cfg.hidden, nc, x, y, xv, yv, cfg.student, seed, soft_src,
                                                 cfg.kd_alpha, cfg.temperature)
                 src = "kd-ctx"
 
@@ -278,7 +291,7 @@ def _run(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = p
                     return predict_logits(t, ws.x)
             choice: dict[str, object] = {}
             if dense is not None:
-                models[f"{src}-dense"] = _fit_student(cfg.hidden, dense.x, dense.y, xv, yv, cfg.student, seed,
+                models[f"{src}-dense"] = _fit_student(cfg.hidden, nc, dense.x, dense.y, xv, yv, cfg.student, seed,
                                                       label(dense), cfg.kd_alpha, cfg.temperature)
             if cfg.tune:
                 best: tuple[float, tuple[float, float], torch.nn.Module] | None = None
@@ -286,8 +299,8 @@ def _run(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = p
                     if (t_, a_) == (cfg.temperature, cfg.kd_alpha):
                         m = models[src]
                     else:
-                        m = _fit_student(cfg.hidden, x, y, xv, yv, cfg.student, seed, soft_src, a_, t_)
-                    v = score(yv, predict_logits(m, xv).argmax(1), N_CLASSES).mcc
+                        m = _fit_student(cfg.hidden, nc, x, y, xv, yv, cfg.student, seed, soft_src, a_, t_)
+                    v = score(yv, predict_logits(m, xv).argmax(1), nc).mcc
                     if best is None or v > best[0]:
                         best = (v, (t_, a_), m)
                 assert best is not None
@@ -298,8 +311,8 @@ def _run(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = p
             for a in arms:
                 xa = cte[mte] if a == "teacher-ctx" else xte[mte]
                 pred = predict_logits(models[a], xa).argmax(1)
-                mcc[a] = score(ds.test.y[mte], pred, N_CLASSES).mcc
-                cms[a] = confusion_matrix(ds.test.y[mte], pred, N_CLASSES).tolist()
+                mcc[a] = score(ds.test.y[mte], pred, nc).mcc
+                cms[a] = confusion_matrix(ds.test.y[mte], pred, nc).tolist()
             row: dict[str, object] = {"fold": fi, "test_cows": test, "val_cows": val, "seed": seed, "mcc": mcc,
                                       "confusion": cms}
             if choice:
@@ -311,8 +324,10 @@ def _run(data_root: Path, cfg: PairedConfig, out_json: Path | None, log: Log = p
                 + " ".join(f"{a} {v:+.3f}" for a, v in row["mcc"].items())  # type: ignore[attr-defined]
                 + (f" (tuned: T {choice['temperature']:g} alpha {choice['alpha']:g})" if choice else "")
                 + f" [{el:.0f} s, ETA {el / done * (total - done):.0f} s]")
-    result = summarise(rows, arms, cfg.bootstrap)
-    result.update(config={**asdict(cfg), "window": DEFAULT_WINDOW}, runs=rows, seconds=round(time.time() - t0, 1))
+    result = summarise(rows, arms, cfg.bootstrap, model.classes)
+    result.update(config={**asdict(cfg), "window": model.window, "model": model.name,
+                          "descriptor": str(model.source)},
+                  runs=rows, seconds=round(time.time() - t0, 1))
     if table:
         log(format_paired(result))
     if out_json is not None:
@@ -329,17 +344,20 @@ def _from_confusion(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.repeat(t, reps), np.repeat(p, reps)
 
 
-def summarise(rows: list[dict[str, object]], arms: list[str], bootstrap: int) -> dict[str, object]:
-    """Per arm: MCC mean and sd over runs, pooled MCC and recall (from the runs' summed confusion
-    matrices); per comparison: paired mean difference, its SE and the interval over cows."""
+def summarise(rows: list[dict[str, object]], arms: list[str], bootstrap: int,
+              classes: Sequence[str] = LEGACY_CLASSES) -> dict[str, object]:
+    """Per arm: MCC mean and sd over runs, pooled MCC and recall of every class in ``classes``
+    (from the runs' summed confusion matrices); per comparison: paired mean difference, its SE and
+    the interval over cows."""
+    n = len(classes)
     arm_rows = []
     for a in arms:
         v = np.array([r["mcc"][a] for r in rows])  # type: ignore[index]
         cm = np.sum([np.asarray(r["confusion"][a]) for r in rows], axis=0)  # type: ignore[index]
         yt, yp = _from_confusion(cm)
-        rec = {CLASS_NAMES[k]: float(cm[k, k] / cm[k].sum()) if cm[k].sum() else None for k in range(N_CLASSES)}
+        rec = {classes[k]: float(cm[k, k] / cm[k].sum()) if cm[k].sum() else None for k in range(n)}
         arm_rows.append({"arm": a, "mcc_mean": float(v.mean()), "mcc_sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-                         "pooled_mcc": score(yt, yp, N_CLASSES).mcc, "pooled_recall": rec})
+                         "pooled_mcc": score(yt, yp, n).mcc, "pooled_recall": rec})
     comps = []
     for a, b, what in _comparisons(arms):
         d = np.array([r["mcc"][a] - r["mcc"][b] for r in rows])  # type: ignore[index]
@@ -348,7 +366,7 @@ def summarise(rows: list[dict[str, object]], arms: list[str], bootstrap: int) ->
         se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
         comps.append({"comparison": f"{a} - {b}", "what": what, "n_pairs": len(d), "mean": float(d.mean()),
                       "paired_se": se, "ci95_over_cows": bootstrap_interval(by_fold, bootstrap)})
-    return {"arms": arm_rows, "comparisons": comps}
+    return {"arms": arm_rows, "comparisons": comps, "class_names": list(classes)}
 
 
 _WHAT = {"kd": "KD", "kd-ens": "ensemble KD", "kd-feat": "KD with feature matching",
@@ -393,15 +411,20 @@ def merge_paired(parts: list[dict[str, object]]) -> dict[str, object]:
             raise ValueError(f"fold {k[0]} seed {k[1]} is in more than one part")
         seen.add(k)
     rows.sort(key=lambda r: (int(r["fold"]), int(r["seed"])))
+    classes = [p.get("class_names", list(LEGACY_CLASSES)) for p in parts]
+    if any(c != classes[0] for c in classes):
+        raise ValueError(f"the parts have different classes: {classes}")
     cfg = dict(key(parts[0]))
     cfg["folds"] = sorted({int(r["fold"]) for r in rows})
-    out = summarise(rows, arms, int(cfg["bootstrap"]))  # type: ignore[call-overload]
+    out = summarise(rows, arms, int(cfg["bootstrap"]), classes[0])  # type: ignore[call-overload,arg-type]
     out.update(config=cfg, runs=rows, seconds=round(sum(float(p["seconds"]) for p in parts), 1))  # type: ignore[arg-type,misc]
     return out
 
 
 def format_paired(result: dict[str, object]) -> str:
-    lines = [f"{'arm':<13}{'MCC mean':>10}{'sd':>7}{'pooled MCC':>12}  pooled recall (" + ", ".join(CLASS_NAMES) + ")"]
+    classes = result.get("class_names", list(LEGACY_CLASSES))
+    lines = [f"{'arm':<13}{'MCC mean':>10}{'sd':>7}{'pooled MCC':>12}  pooled recall ("
+             + ", ".join(classes) + ")"]  # type: ignore[arg-type]
     for r in result["arms"]:  # type: ignore[attr-defined]
         rec = " ".join("-" if v is None else f"{v:.2f}" for v in r["pooled_recall"].values())
         lines.append(f"{r['arm']:<13}{r['mcc_mean']:>10.3f}{r['mcc_sd']:>7.3f}{r['pooled_mcc']:>12.3f}  {rec}")
