@@ -8,9 +8,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from harness.assets import CHECKOUT, DEVICE_FW, FIXTURES, reports_root
 from harness.config.descriptor import VARIANT_NAMES
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from harness.verdict.evaluate import DeviceRun
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 REPO = CHECKOUT
 DEFAULT_DATA = Path(os.environ.get("HIL_DATA") or REPO.parent / "shared" / "data" / "db-cow-walking")
@@ -247,6 +249,23 @@ registers; pytest.ini points it at this folder's descriptor and thresholds."""
 '''
 
 
+PROGRESS_EVERY_S = 5.0
+"""A log (stderr not a terminal) gets one progress line at most this often, not a redrawn bar."""
+
+
+def _progress_lines(it: Iterable[T], total: int, label: str) -> Iterator[T]:
+    """``it`` unchanged, with a line ``label: k/total windows`` on stderr every PROGRESS_EVERY_S."""
+    import time
+
+    last = time.monotonic()
+    for k, item in enumerate(it, 1):
+        yield item
+        now = time.monotonic()
+        if now - last >= PROGRESS_EVERY_S and k < total:
+            print(f"{label}: {k}/{total} windows", file=sys.stderr, flush=True)
+            last = now
+
+
 def _cmd_init(args: argparse.Namespace) -> int:
     import shutil
 
@@ -366,7 +385,11 @@ def _run_cases(args: argparse.Namespace, model: ModelDescriptor, fixtures: Fixtu
         journal = report_dir / "journals" / f"{args.target}_{board}_{variant}.jsonl"
 
         def progress(it, total, label=f"{board}/{variant}"):  # type: ignore[no-untyped-def]
-            return tqdm(it, total=total, desc=label, unit="win", leave=False, disable=args.quiet)
+            if args.quiet:
+                return it
+            if sys.stderr.isatty():
+                return tqdm(it, total=total, desc=label, unit="win", leave=False)
+            return _progress_lines(it, total, label)
 
         t0 = time.monotonic()
         t = thresholds.get((board, variant))
@@ -792,7 +815,7 @@ def _build_parser() -> argparse.ArgumentParser:
     kd = bench.add_parser("kd", help="leave-one-cow-out CV of teacher, hard and KD students")
     kd.add_argument("--data", default=str(DEFAULT_DATA), help="recordings folder (default $HIL_DATA or %(default)s)")
     kd.add_argument("--quick", action="store_true", help="one fold, few epochs: a smoke test")
-    kd.add_argument("--seeds", type=int, default=0, help="number of seeds (default 1; --paired: 2)")
+    kd.add_argument("--seeds", type=int, default=0, help="number of seeds (0, the default: one seed; --paired: two)")
     kd.add_argument("--paired", action="store_true",
                     help="the low-noise paired benchmark: hard, hard again with another seed (noise floor), KD "
                     "(and --ensemble), paired differences with bootstrap intervals over cows, one torch thread")

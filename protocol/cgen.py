@@ -6,7 +6,6 @@ Run ``python -m protocol.cgen`` (or ``hil gen proto``); a test fails when the fi
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 
 import construct as cs
@@ -103,5 +102,16 @@ def write_proto_defs(path: Path = DEFAULT_OUT) -> Path:
     return path
 
 
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m protocol.cgen",
+                                description="write the C header of the protocol (`hil gen all` does this too)")
+    p.add_argument("out", type=Path, help=f"the header to write (the firmware's is {DEFAULT_OUT})")
+    args = p.parse_args(argv)
+    print(f"wrote {write_proto_defs(args.out)}")
+    return 0
+
+
 if __name__ == "__main__":
-    print(f"wrote {write_proto_defs(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUT)}")
+    raise SystemExit(main())

@@ -448,3 +448,27 @@ def test_every_option_of_every_command_has_help() -> None:
 
     walk(_build_parser(), "hil")
     assert not missing, missing
+
+
+def test_progress_in_a_log_is_a_line_every_few_seconds_not_a_redrawn_bar(monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from harness import cli
+
+    assert list(cli._progress_lines(range(5), 5, "eartag/w8a16")) == [0, 1, 2, 3, 4]
+    assert capsys.readouterr().err == ""  # faster than PROGRESS_EVERY_S: no line at all
+    monkeypatch.setattr(cli, "PROGRESS_EVERY_S", 0.0)
+    assert list(cli._progress_lines(iter("abc"), 3, "collar/float32")) == ["a", "b", "c"]
+    err = capsys.readouterr().err
+    assert err == "collar/float32: 1/3 windows\ncollar/float32: 2/3 windows\n" and "\r" not in err
+
+
+def test_protocol_cgen_takes_its_output_as_an_argument_and_help_writes_nothing(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "protocol.cgen", "--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0 and "usage: python -m protocol.cgen" in r.stdout and not list(tmp_path.iterdir())
+    r = subprocess.run([sys.executable, "-m", "protocol.cgen", str(tmp_path / "p.h")], capture_output=True, text=True)
+    assert r.returncode == 0 and "#define PROTO_DEFS_H" in (tmp_path / "p.h").read_text()
+    r = subprocess.run([sys.executable, "-m", "protocol.cgen"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and "required: out" in r.stderr

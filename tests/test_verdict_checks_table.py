@@ -329,3 +329,21 @@ def test_the_summary_of_cases_that_never_ran_says_nothing_was_measured_not_an_em
     assert "device time, energy: none measured (no case ran a window)" in text
     assert "device time: ," not in text and "\nenergy: \n" not in text + "\n"
     assert "FAIL eartag/w8a16 run: target unavailable: renode not found" in text
+
+
+def test_the_report_names_an_unflashed_image_counts_resend_reasons_and_says_when_the_baseline_ran_another_model(
+        ) -> None:
+    from dataclasses import replace
+
+    from harness.report.summary import _counts_text, _image_text, baseline_text
+
+    run = passing_run()
+    assert _image_text(replace(run, image=None)) == "image: the firmware already on the board (not flashed by this run)"
+    assert _image_text(replace(run, image="/x/fw.elf", image_sha256="ab")) == "image /x/fw.elf (sha256 ab)"
+    assert _counts_text({}) == "none" and _counts_text(None) == "none"
+    assert _counts_text({"crc": 1, "timeout": 3}) == "timeout 3, crc 1"
+    same = baseline_text([run], {(run.board, run.variant): run})
+    assert "vs baseline: accuracy +0" in same and "another model" not in same
+    other = replace(run, info={**run.info, "model_hash": "00" * 8})
+    text = baseline_text([run], {(run.board, run.variant): other})
+    assert f"the baseline ran another model (hash {'00' * 8}, this run {run.info.get('model_hash')})" in text

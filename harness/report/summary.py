@@ -115,6 +115,19 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
+def _image_text(r: DeviceRun) -> str:
+    if r.image is None:
+        return "image: the firmware already on the board (not flashed by this run)"
+    return f"image {r.image} (sha256 {r.image_sha256})"
+
+
+def _counts_text(counts: object) -> str:
+    """``{"timeout": 3, "crc": 1}`` -> ``timeout 3, crc 1``; nothing -> ``none``."""
+    if not isinstance(counts, dict) or not counts:
+        return "none"
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def _failures_html(r: DeviceRun) -> str:
     out = ""
     if r.aborted:
@@ -142,19 +155,19 @@ def _case_html(r: DeviceRun, out: Path, base: DeviceRun | None) -> str:
         return head + f"<ul>{checks}</ul>{_failures_html(r)}</section>"
     cm_png, lat_png = _plots(r, out)
     summary = (f"<p>firmware {html.escape(str(r.info.get('build_id')))} on {html.escape(str(r.info.get('board')))}, "
-               f"model hash {r.info.get('model_hash')}; image {html.escape(str(r.image))} (sha256 "
-               f"{r.image_sha256}); {r.n_verified}/{r.n} windows verified, {r.n_mismatches} mismatched, "
+               f"model hash {r.info.get('model_hash')}; {html.escape(_image_text(r))}; "
+               f"{r.n_verified}/{r.n} windows verified, {r.n_mismatches} mismatched, "
                f"{len(r.failures)} failed; {html.escape(_vs(r))}; device time "
                f"{html.escape(r.time_unit)}; energy {html.escape(r.energy_basis)}; stack used "
                f"{r.info.get('stack_used')} B; host wall time {r.wall_s:.1f} s</p>")
     pc = _table(["class", "support", "recall", "precision"],
                 [[c["class"], c["support"], c["recall"], c["precision"]] for c in r.per_class()], "per class")
-    pa = _table(["cow", "windows", "device accuracy", "reference accuracy"],
+    pa = _table(["animal", "windows", "device accuracy", "reference accuracy"],
                 [[cow, v["windows"], v["accuracy"], v["reference_accuracy"]] for cow, v in r.per_animal.items()],
                 "per animal")
     link = _table(["resends", "bad frames", "stale frames", "resend reasons", "faults injected"],
                   [[r.link.get("retries"), r.link.get("bad_frames"), r.link.get("stale_frames"),
-                    r.link.get("retry_reasons"), r.link.get("faults_injected", "none")]], "link")
+                    _counts_text(r.link.get("retry_reasons")), r.link.get("faults_injected", "none")]], "link")
     logs = (f"<details><summary>device log ({len(r.device_logs)} lines)</summary><pre>"
             f"{html.escape(chr(10).join(r.device_logs))}</pre></details>")
     delta = _delta_html(r, base) if base is not None else ""
@@ -181,8 +194,16 @@ def _delta_rows(r: DeviceRun, b: DeviceRun) -> list[list[object]]:
     return rows
 
 
+def _model_changed(r: DeviceRun, b: DeviceRun) -> str:
+    """'' when both runs ran the same model, else a sentence saying that they did not."""
+    h, hb = r.info.get("model_hash"), b.info.get("model_hash")
+    return "" if h == hb else f"the baseline ran another model (hash {hb}, this run {h}): deltas compare two models"
+
+
 def _delta_html(r: DeviceRun, b: DeviceRun) -> str:
-    return _table(["measure", "baseline", "this run", "delta"], _delta_rows(r, b), "against the baseline")
+    note = _model_changed(r, b)
+    return ((f"<p class=bad>{html.escape(note)}</p>" if note else "")
+            + _table(["measure", "baseline", "this run", "delta"], _delta_rows(r, b), "against the baseline"))
 
 
 def baseline_text(runs: list[DeviceRun], baseline: dict[tuple[str, str], DeviceRun]) -> str:
@@ -194,7 +215,8 @@ def baseline_text(runs: list[DeviceRun], baseline: dict[tuple[str, str], DeviceR
             lines.append(f"{r.board}/{r.variant}: no baseline to compare")
             continue
         parts = [f"{m} {d:+.4g}" for m, _, _, d in _delta_rows(r, b)]  # type: ignore[misc]
-        lines.append(f"{r.board}/{r.variant} vs baseline: " + ", ".join(parts))
+        note = _model_changed(r, b)
+        lines.append(f"{r.board}/{r.variant} vs baseline: " + ", ".join(parts) + (f" ({note})" if note else ""))
     return "\n".join(lines)
 
 
