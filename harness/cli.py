@@ -266,6 +266,35 @@ def _progress_lines(it: Iterable[T], total: int, label: str) -> Iterator[T]:
             last = now
 
 
+def _cmd_history(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.report.summary import format_history, history
+
+    root = Path(args.reports) if args.reports else reports_root()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no reports folder (hil run writes one; or give --reports DIR)")
+    if args.last < 1:
+        raise ValueError(f"option --last: {args.last} must be at least 1")
+    runs = history(root, args.last)
+    print(json.dumps(runs, indent=1) if args.json else format_history(runs))
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.report.doctor import doctor, format_doctor, ready_for
+
+    checks = doctor()
+    if args.json:
+        print(json.dumps({"schema": "hil-doctor/1", "checks": [c.as_dict() for c in checks],
+                          "ready": {t: ready_for(checks, t) for t in ("qemu", "renode", "board")}}, indent=1))
+    else:
+        print(format_doctor(checks))
+    return 0 if ready_for(checks, "qemu") else 1
+
+
 def _cmd_init(args: argparse.Namespace) -> int:
     import shutil
 
@@ -476,7 +505,7 @@ def _validate_run(args: argparse.Namespace, model: ModelDescriptor, fixtures: Fi
             if getattr(args, opt):
                 raise ValueError(f"option --{opt.replace('_', '-')}: only with --mode stream: it would do nothing")
     else:
-        for opt in ("limit", "resume", "depth", "link_faults", "poison_window", "baseline", "meter"):
+        for opt in ("limit", "resume", "depth", "link_faults", "poison_window", "baseline", "meter", "json"):
             if getattr(args, opt) not in (None, False):
                 raise ValueError(f"option --{opt.replace('_', '-')}: not used by --mode stream: it would do nothing")
     if any(f < 0 for f in args.drop_frame or ()):
@@ -620,12 +649,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.mode == "stream":
         return _cmd_run_stream(args)
+    import json
     from dataclasses import replace
 
     from harness.config.thresholds import load_thresholds
     from harness.data.fixtures import load_fixtures
     from harness.report.provenance import collect_provenance, file_sha256
-    from harness.report.summary import baseline_text, load_baseline, summary_table, write_report
+    from harness.report.summary import baseline_text, load_baseline, run_summary, summary_table, write_report
 
     model = _model(args)
     _resolve_cases(args, model)
@@ -653,9 +683,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _point_latest(report_dir)  # now, so that an interrupted run is the one --resume continues
     prov = collect_provenance()
     runs, status = _run_cases(args, model, fixtures, thresholds, report_dir, link_faults)
-    print(summary_table(runs))
+    human = sys.stderr if args.json else sys.stdout  # --json: stdout holds the JSON document alone
+    print(summary_table(runs), file=human)
     if baseline is not None:
-        print(baseline_text(runs, baseline))
+        print(baseline_text(runs, baseline), file=human)
     prov.update({
         "descriptor": {"path": str(model.source), "sha256": file_sha256(model.source), "model": model.summary()},
         "target": args.target,
@@ -673,7 +704,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.baseline:
         prov["baseline"] = args.baseline
     out = write_report(runs, report_dir, prov, baseline)
-    print(f"report: {out / 'index.html'}")
+    summary = run_summary(runs, out, str(prov["date_utc"]))
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"report: {out / 'index.html'}", file=human)
+    if args.json:
+        print(json.dumps(summary, indent=1))
     if status:
         if status > 128:
             print(f"hil: interrupted; continue with the same command plus --resume (journals in "
@@ -888,6 +923,19 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="allow writing into the packaged device_fw/generated (refused without it)")
     ex.set_defaults(func=_cmd_export)
 
+    hi = sub.add_parser("history", help="the last runs' verdict, accuracy, latency and energy per case (from "
+                        "their report folders' summary.json)")
+    hi.add_argument("--reports", default=None, metavar="DIR",
+                    help="the folder of report folders (default: the reports/ that hil run writes into)")
+    hi.add_argument("--last", type=int, default=10, help="how many runs, newest last (default %(default)s)")
+    hi.add_argument("--json", action="store_true", help="the runs' summaries as a JSON list")
+    hi.set_defaults(func=_cmd_history)
+
+    dr = sub.add_parser("doctor", help="what this machine has for each target (toolchain, QEMU, Renode, probes, "
+                        "ports, packages); exit 1 when the QEMU target cannot run")
+    dr.add_argument("--json", action="store_true", help="the checks as JSON (schema hil-doctor/1)")
+    dr.set_defaults(func=_cmd_doctor)
+
     it = sub.add_parser("init", help="lay out a team's project folder: descriptor, thresholds, boards file, "
                         "pytest.ini, conftest and the acceptance suite")
     it.add_argument("dir", metavar="DIR", help="the folder to lay out (created; must not hold those files yet)")
@@ -954,6 +1002,9 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="an earlier report folder: show deltas of accuracy, recall, latency, energy, flash, RAM")
     _models_and_fixtures(rn, boards=True)
     rn.add_argument("--quiet", action="store_true", help="no progress bars")
+    rn.add_argument("--json", action="store_true",
+                    help="window mode: print the run summary as JSON on stdout (schema hil-run/1, also the report "
+                    "folder's summary.json); the table goes to stderr")
     rn.set_defaults(func=_cmd_run)
 
     gn = sub.add_parser("gen", help="regenerate generated files").add_subparsers(dest="sub", required=True)

@@ -263,6 +263,9 @@ BAD: list[tuple[str, Callable[[Path], list[str]], str]] = [
      "--feature-match: only with --paired"),
     ("kd jobs zero", lambda t: ["bench", "kd", "--paired", "--jobs", "0"], "--jobs: 0 must be at least 1"),
     ("kd jobs without --paired", lambda t: ["bench", "kd", "--jobs", "2"], "--jobs: only with --paired"),
+    ("history without a reports folder", lambda t: ["history", "--reports", str(t / "none")], "no reports folder"),
+    ("history of no runs", lambda t: ["history", "--reports", str(t), "--last", "0"], "--last: 0 must be at least 1"),
+    ("json in stream mode", lambda t: ["run", "--mode", "stream", "--json"], "--json: not used by --mode stream"),
     ("kd descriptor without --paired", lambda t: ["bench", "kd", "--descriptor", _descriptor(t)],
      "--descriptor: only with --paired"),
     ("kd student larger than the firmware takes", lambda t: ["bench", "kd", "--paired", "--hidden", "65"],
@@ -472,3 +475,70 @@ def test_protocol_cgen_takes_its_output_as_an_argument_and_help_writes_nothing(t
     assert r.returncode == 0 and "#define PROTO_DEFS_H" in (tmp_path / "p.h").read_text()
     r = subprocess.run([sys.executable, "-m", "protocol.cgen"], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 2 and "required: out" in r.stderr
+
+
+def test_hil_doctor_says_what_each_target_has_and_fails_when_qemu_cannot_run(tmp_path: Path) -> None:
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "doctor", "--json"], capture_output=True, text=True,
+                       timeout=120)
+    d = json.loads(r.stdout)
+    assert d["schema"] == "hil-doctor/1"
+    names = {c["name"]: c for c in d["checks"]}
+    have_qemu = shutil.which("qemu-system-arm") is not None and shutil.which("arm-none-eabi-gcc") is not None
+    assert names["qemu-system-arm"]["ok"] == (shutil.which("qemu-system-arm") is not None)
+    assert d["ready"]["qemu"] == have_qemu and r.returncode == (0 if have_qemu else 1)
+    assert names["packaged model and fixtures"]["ok"] and "406 windows" in names["packaged model and fixtures"]["found"]
+    bare = subprocess.run([sys.executable, "-m", "harness.cli", "doctor"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PATH": str(tmp_path), "HIL_RENODE": ""})
+    assert bare.returncode == 1, bare.stdout
+    assert "-- qemu-system-arm" in bare.stdout and "apt-get install qemu-system-arm" in bare.stdout
+    assert "[needed by: qemu]" in bare.stdout and "targets: qemu not ready" in bare.stdout
+
+
+@needs_qemu
+def test_hil_run_json_is_the_summary_alone_on_stdout_and_hil_history_lists_the_runs(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from harness.report.summary import RUN_JSON_FIELDS, RUN_JSON_SCHEMA
+
+    docs = []
+    for k in range(2):
+        r = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--board", "eartag", "--variant", "w8a16",
+                            "--limit", "60", "--quiet", "--json", "--report", str(tmp_path / "reports" / f"r{k}")],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        doc = json.loads(r.stdout)  # nothing but the document on stdout
+        assert "verified" in r.stderr and set(doc) == set(RUN_JSON_FIELDS) and doc["schema"] == RUN_JSON_SCHEMA
+        assert doc == json.loads((tmp_path / "reports" / f"r{k}" / "summary.json").read_text())
+        docs.append(doc)
+    case = docs[0]["cases"][0]
+    assert case["passed"] and case["measured"]["windows_verified"] == case["measured"]["windows"] == 60
+    assert set(case["measured"]) >= {"accuracy", "mcc", "latency_p50_ms", "energy_uj", "recall_other"}
+    (tmp_path / "reports" / "junk").mkdir()
+    (tmp_path / "reports" / "junk" / "summary.json").write_text("{not json")
+    h = subprocess.run([sys.executable, "-m", "harness.cli", "history", "--reports", str(tmp_path / "reports")],
+                       capture_output=True, text=True, timeout=60)
+    assert h.returncode == 0, h.stderr
+    rows = [line for line in h.stdout.splitlines() if "eartag" in line]
+    assert len(rows) == 2 and all("w8a16" in x and "PASS" in x and "60/60" in x for x in rows)
+    one = subprocess.run([sys.executable, "-m", "harness.cli", "history", "--reports", str(tmp_path / "reports"),
+                          "--last", "1", "--json"], capture_output=True, text=True, timeout=60)
+    assert [d["date_utc"] for d in json.loads(one.stdout)] == [docs[1]["date_utc"]]
+
+
+def test_the_readme_table_of_the_run_summary_is_the_declared_one() -> None:
+    from conftest import REPO
+
+    from harness.report.summary import RUN_JSON_FIELDS
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("`hil run --json`", 1)[1].split("\n\n", 2)[1]
+    rows = {line.split("|")[1].strip().strip("`"): line.split("|")[2].strip()
+            for line in block.splitlines() if line.startswith("| `")}
+    assert rows == RUN_JSON_FIELDS

@@ -272,3 +272,68 @@ def write_report(runs: list[DeviceRun], out: Path, provenance: dict[str, object]
             f"<pre>{html.escape(summary_table(runs))}</pre>{sections}")
     (out / "index.html").write_text(page)
     return out
+
+
+RUN_JSON_SCHEMA = "hil-run/1"
+"""The schema of `hil run --json` and of every report folder's ``summary.json`` (see
+:func:`run_summary`); a change of its fields changes the number."""
+RUN_JSON_FIELDS = {
+    "schema": f"str: {RUN_JSON_SCHEMA!r}",
+    "date_utc": "str: when the run started (ISO 8601, UTC)",
+    "report": "str: the report folder",
+    "passed": "bool: every check of every case passed",
+    "cases": "list: per board and variant: board, variant, target, passed, model_hash and build_id (from the "
+             "device's hello), reference, failed_checks (name and detail of each failed check), and measured (the "
+             "case's figures with their units in the names: windows, windows_verified, windows_mismatched, "
+             "windows_failed, accuracy, macro_f1, mcc, latency_p50_ms, energy_uj, flash_bytes, ram_bytes, "
+             "recall_<class>, ...)",
+}
+"""The top-level fields of a run summary and their meaning (README table)."""
+
+
+def run_summary(runs: list[DeviceRun], report_dir: Path, date_utc: str) -> dict[str, object]:
+    """What a CI dashboard charts across runs: schema :data:`RUN_JSON_SCHEMA`, fields :data:`RUN_JSON_FIELDS`."""
+    return {
+        "schema": RUN_JSON_SCHEMA, "date_utc": date_utc, "report": str(report_dir),
+        "passed": bool(runs) and all(r.passed for r in runs),
+        "cases": [{"board": r.board, "variant": r.variant, "target": r.target, "passed": r.passed,
+                   "model_hash": r.info.get("model_hash"), "build_id": r.info.get("build_id"),
+                   "reference": r.reference,
+                   "failed_checks": [{"name": n, "detail": d} for n, ok, d in r.checks if not ok],
+                   "measured": r.measured()} for r in runs],
+    }
+
+
+def history(root: Path, last: int = 10) -> list[dict[str, object]]:
+    """The run summaries (``summary.json``) of the report folders under ``root``, newest last, at
+    most ``last`` of them. A folder without one (an older harness, an interrupted run) is left out."""
+    found = []
+    for p in sorted(Path(root).glob("*/summary.json")):
+        if p.parent.is_symlink():
+            continue
+        try:
+            d = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(d, dict) and d.get("schema") == RUN_JSON_SCHEMA:
+            found.append(d)
+    found.sort(key=lambda d: str(d.get("date_utc")))
+    return found[-last:] if last > 0 else found
+
+
+def format_history(runs: list[dict[str, object]]) -> str:
+    """One line per case of every run: date, case, verdict, accuracy, MCC, latency, energy, model."""
+    head = (f"{'date (UTC)':<21}{'board':<10}{'variant':<9}{'target':<7}{'result':<7}{'verified':>10}{'acc':>7}"
+            f"{'MCC':>7}{'p50 ms':>9}{'uJ/inf':>9}  model hash")
+    lines = [head, "-" * len(head)]
+    for run in runs:
+        for c in run["cases"]:  # type: ignore[attr-defined]
+            m = c["measured"]
+            verified = f"{m['windows_verified']}/{m['windows']}"
+            lines.append(f"{str(run['date_utc'])[:19]:<21}{c['board']:<10}{c['variant']:<9}{c['target']:<7}"
+                         f"{'PASS' if c['passed'] else 'FAIL':<7}{verified:>10}"
+                         f"{m['accuracy']:>7.3f}{m['mcc']:>7.3f}{m['latency_p50_ms']:>9.2f}{m['energy_uj']:>9.1f}  "
+                         f"{c['model_hash']}")
+    if not runs:
+        lines.append("(no report folder with a summary.json)")
+    return "\n".join(lines)
