@@ -821,8 +821,10 @@ def _models_and_fixtures(p: argparse.ArgumentParser, boards: bool = False) -> No
 
 
 def _kd_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--alpha", type=float, default=BENCH_DEFAULTS["kd_alpha"], help="hard-label weight in KD")
-    p.add_argument("--temperature", type=float, default=BENCH_DEFAULTS["temperature"], help="KD temperature")
+    p.add_argument("--alpha", type=float, default=BENCH_DEFAULTS["kd_alpha"],
+                   help="hard-label weight in KD (default %(default)s)")
+    p.add_argument("--temperature", type=float, default=BENCH_DEFAULTS["temperature"],
+                   help="KD temperature (default %(default)s)")
     p.add_argument("--consistent", action="store_true", help="teacher labels each augmented batch (online KD)")
 
 
@@ -886,7 +888,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     bf = bench.add_parser("fw", help="flash, RAM and emulated instructions per inference, board x variant")
     bf.add_argument("--board", action="append", help="repeatable; default: every packaged board")
-    bf.add_argument("--repeat", type=int, default=1, help="run N times and fail unless the counts are identical")
+    bf.add_argument("--repeat", type=int, default=1,
+                    help="run N times and fail unless the counts are identical (default %(default)s)")
     bf.add_argument("--breakdown", action="store_true",
                     help="also trace one Infer exchange per board x variant: instructions per kernel group")
     _models_and_fixtures(bf, boards=True)
@@ -983,7 +986,7 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="acceptance floors and budgets per board and variant (default: %(default)s)")
     rn.add_argument("--limit", type=_positive_int, default=None,
                     help="only N windows: a stratified sample, every class of every animal while they last "
-                    "(fixed seed; the report says so)")
+                    "(fixed seed; the report says so; default: every fixture window)")
     rn.add_argument("--resume", action="store_true", help="continue the journals of an interrupted run")
     rn.add_argument("--depth", type=_positive_int, default=None,
                     help="requests in flight (default: 1 on QEMU and Renode for exact instruction counts, else 2)")

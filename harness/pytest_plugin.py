@@ -192,9 +192,28 @@ def _config(config: pytest.Config) -> HilConfig:
         fixtures=Path(str(_opt(config, "fixtures") or model.fixtures_dir)), model=model)
 
 
+_CONFIG_KEY = pytest.StashKey[HilConfig]()
+
+
+def _session_config(config: pytest.Config) -> HilConfig:
+    """The parsed options, once per session. A bad value (an option, an HIL_* variable, an ini key)
+    ends the session with one line naming it and pytest's usage-error status, not a traceback."""
+    if _CONFIG_KEY not in config.stash:
+        try:
+            config.stash[_CONFIG_KEY] = _config(config)
+        except pytest.UsageError as exc:
+            pytest.exit(f"hil: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+    return config.stash[_CONFIG_KEY]
+
+
+def pytest_collection(session: pytest.Session) -> None:
+    """Parse the options before any module is collected, so a bad value stops the session there."""
+    _session_config(session.config)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "hil_case" in metafunc.fixturenames:
-        cfg = _config(metafunc.config)
+        cfg = _session_config(metafunc.config)
         cases = [pytest.param(HilCase(b, v), id=f"{b}-{v}",
                               marks=[pytest.mark.hil, getattr(pytest.mark, f"hil_{b}"),
                                      getattr(pytest.mark, f"hil_{cfg.target}")])
@@ -205,7 +224,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def hil_config(request: pytest.FixtureRequest) -> HilConfig:
     """The --hil-* options (or their environment variables and ini keys), parsed."""
-    return _config(request.config)
+    return _session_config(request.config)
 
 
 @pytest.fixture(scope="session")

@@ -40,3 +40,13 @@ def test_options_come_from_the_environment_too() -> None:
 def test_a_bad_thresholds_file_is_an_error_not_a_pass(tmp_path: object) -> None:
     r = _pytest("--hil-target", "board", "--hil-port", "/dev/ttyNOPE", "--hil-thresholds", "/nonexistent.json")
     assert r.returncode == 1 and "thresholds file not found" in r.stdout, r.stdout
+
+
+def test_a_bad_value_in_an_hil_variable_stops_the_session_with_one_line_not_a_traceback() -> None:
+    for env, says in (({"HIL_LIMIT": "abc"}, "hil: hil_limit: 'abc' is not a whole number"),
+                      ({"HIL_BOARD": "nosuch"}, "hil: hil_board: nosuch: unknown; known: collar, eartag"),
+                      ({"HIL_VARIANT": "w4a4"}, "hil_variant: w4a4 not one of float32")):
+        r = _pytest("--co", env=env)
+        assert r.returncode == 4, r.stdout + r.stderr
+        out = r.stdout + r.stderr
+        assert says in out and "Traceback" not in out and "errors during collection" not in out, out
