@@ -347,3 +347,14 @@ def test_the_report_names_an_unflashed_image_counts_resend_reasons_and_says_when
     other = replace(run, info={**run.info, "model_hash": "00" * 8})
     text = baseline_text([run], {(run.board, run.variant): other})
     assert f"the baseline ran another model (hash {'00' * 8}, this run {run.info.get('model_hash')})" in text
+
+
+def test_a_check_is_shown_once_with_its_name_and_budgets_in_whole_bytes() -> None:
+    from harness.report.summary import check_text
+    from harness.verdict.evaluate import _budget
+
+    assert check_text("recall walking", "recall walking 0.520 (13/25) below the floor 0.6") == \
+        "recall walking 0.520 (13/25) below the floor 0.6"
+    assert check_text("run", "target unavailable: renode not found") == "run: target unavailable: renode not found"
+    assert _budget("flash", 40_000, 1_048_576, "B") == ("flash", True, "flash 40000 B within the budget 1048576 B")
+    assert _budget("latency", 75.25, 75.0, "ms") == ("latency", False, "latency 75.25 ms over the budget 75 ms")

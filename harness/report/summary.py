@@ -25,6 +25,12 @@ def _vs(r: DeviceRun) -> str:
     return f"agree {v.class_agreement:.1%} |d|<={v.max_abs_err:.1e}"
 
 
+def check_text(name: str, detail: str) -> str:
+    """``name: detail``, or the detail alone when it already starts with the name (``recall walking
+    0.520 ... below the floor``, not ``recall walking: recall walking 0.520 ...``)."""
+    return detail if detail.startswith(name + " ") or detail.startswith(name + ":") else f"{name}: {detail}"
+
+
 def summary_table(runs: list[DeviceRun]) -> str:
     bw = max([7, *(len(r.board) + 1 for r in runs)])
     head = (f"{'board':<{bw}}{'variant':<9}{'target':<7}{'verified':>9}{'acc':>7}{'F1':>7}{'MCC':>7}  "
@@ -53,7 +59,7 @@ def summary_table(runs: list[DeviceRun]) -> str:
     for r in runs:
         for name, ok, detail in r.checks:
             if not ok:
-                lines.append(f"FAIL {r.board}/{r.variant} {name}: {detail}")
+                lines.append(f"FAIL {r.board}/{r.variant} {check_text(name, detail)}")
     return "\n".join(lines)
 
 
@@ -149,8 +155,7 @@ def _failures_html(r: DeviceRun) -> str:
 def _case_html(r: DeviceRun, out: Path, base: DeviceRun | None) -> str:
     verdict = "PASS" if r.passed else "FAIL"
     head = f"<section id='{r.board}-{r.variant}'><h2>{r.board} / {r.variant} on {r.target}: {verdict}</h2>"
-    checks = "".join(f"<li class={'ok' if ok else 'bad'}>{html.escape(n)}: {html.escape(d)}</li>"
-                     for n, ok, d in r.checks)
+    checks = "".join(f"<li class={'ok' if ok else 'bad'}>{html.escape(check_text(n, d))}</li>" for n, ok, d in r.checks)
     if r.n_replied == 0:
         return head + f"<ul>{checks}</ul>{_failures_html(r)}</section>"
     cm_png, lat_png = _plots(r, out)

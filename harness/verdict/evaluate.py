@@ -423,11 +423,18 @@ def _floor(name: str, value: float, floor: float | None) -> tuple[str, bool, str
     return (name, ok, f"{name} {value:.3f} {'meets' if ok else 'below'} the floor {floor:g}")
 
 
+def _num(v: float) -> str:
+    """A figure as a reader wants it: whole numbers in full (1048576, not 1.04858e+06), others to 6
+    significant digits."""
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:.6g}"
+
+
 def _budget(name: str, value: float, budget: float | None, unit: str, what: str = "") -> tuple[str, bool, str] | None:
     if budget is None:
         return None
     ok = bool(value <= budget)
-    return (name, ok, f"{what or name} {value:.6g} {unit} {'within' if ok else 'over'} the budget {budget:g} {unit}")
+    return (name, ok, f"{what or name} {_num(value)} {unit} {'within' if ok else 'over'} the budget {_num(budget)} "
+                      f"{unit}")
 
 
 def check_acceptance(run: DeviceRun, thresholds: dict[tuple[str, str], Thresholds]) -> list[tuple[str, bool, str]]:
