@@ -639,7 +639,10 @@ def _cmd_run_stream(args: argparse.Namespace) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "stream.json").write_text(json.dumps(
         {"provenance": prov, "runs": [r.as_dict() for r in runs], "failed": failed}, indent=1, default=str) + "\n")
-    print(f"report: {report_dir / 'stream.json'}")
+    from harness.report.stream_report import write_stream_report
+
+    page = write_stream_report(runs, report_dir, prov, failed, model.classes, int(fixtures.windows.x.shape[1]))
+    print(f"report: {page} (every window in {report_dir / 'stream.json'})")
     if interrupted:
         return interrupted
     return 0 if runs and not failed and all(r.passed for r in runs) else 1

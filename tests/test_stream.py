@@ -4,6 +4,7 @@ on a sweep of int16 inputs, and how streams are cut from the fixtures."""
 from __future__ import annotations
 
 import ctypes
+from pathlib import Path
 
 import numpy as np
 from conftest import CATTLE, FIXTURES, needs_qemu
@@ -60,3 +61,24 @@ def test_a_lost_sample_frame_is_detected_its_windows_reported_lost_and_the_strea
     # frame 30 holds samples 150..154 of a stream: the windows starting at 125 and 150 overlap it
     assert lossy.passed and lossy.windows_lost == 2
     assert lossy.windows_verified == clean.windows_verified - 2 and lossy.frames == clean.frames - 1
+    states = [w["state"] for w in lossy.windows]
+    assert states.count("lost") == 2 and states.count("verified") == lossy.windows_verified == len(states) - 2
+    lost = [w for w in lossy.windows if w["state"] == "lost"]
+    assert [w["start"] for w in lost] == [125, 150] and all(w["device_class"] is None for w in lost)
+    assert all(w["label"] == fx.bouts.label[0] for w in lossy.windows if w["stream"] == 0)  # type: ignore[union-attr]
+    assert all(w["last_to_result"] is not None for w in lossy.windows if w["state"] == "verified")
+
+
+@needs_qemu
+def test_the_stream_report_is_a_page_with_a_timeline_per_case(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--mode", "stream", "--board", "eartag",
+                        "--variant", "w8a16", "--limit-streams", "3", "--drop-frame", "30", "--report",
+                        str(tmp_path / "rep")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "eartag / w8a16 on qemu: PASS" in page and "2 lost to dropped frames" in page
+    assert "eartag_w8a16_timeline.png" in page and (tmp_path / "rep" / "eartag_w8a16_timeline.png").stat().st_size > 0
+    assert (tmp_path / "rep" / "eartag_w8a16_last_to_result.png").is_file() and "stream.json" in page

@@ -42,6 +42,8 @@ class Stream:
     """index of the stream's first sample in its bout"""
     x: np.ndarray
     """raw counts int16[n, 3]"""
+    label: int = -1
+    """the bout's class (0-based in the descriptor's order; -1: not known)"""
 
 
 def fixture_streams(fx: FixtureSet) -> list[Stream]:
@@ -51,7 +53,7 @@ def fixture_streams(fx: FixtureSet) -> list[Stream]:
     ws = fx.windows
     if fx.bouts is not None:
         b = fx.bouts
-        return [Stream(str(b.cow[i]), str(b.bout[i]), 0, b.counts(i)) for i in range(len(b))
+        return [Stream(str(b.cow[i]), str(b.bout[i]), 0, b.counts(i), int(b.label[i])) for i in range(len(b))
                 if len(b.counts(i)) >= ws.x.shape[1]]
     w = ws.x.shape[1]
     order = sorted(range(len(ws)), key=lambda i: (str(ws.cow[i]), str(ws.bout[i]), int(ws.start[i])))
@@ -62,7 +64,7 @@ def fixture_streams(fx: FixtureSet) -> list[Stream]:
         if run:
             i0 = run[0]
             streams.append(Stream(str(ws.cow[i0]), str(ws.bout[i0]), int(ws.start[i0]),
-                                  np.concatenate([ws.x[i] for i in run]).astype(np.int16)))
+                                  np.concatenate([ws.x[i] for i in run]).astype(np.int16), int(ws.y[i0])))
             run.clear()
 
     for i in order:
@@ -113,6 +115,10 @@ class StreamRun:
     """the model's sample rate (its descriptor's)"""
     check: str = ""
     """how windows were checked: 'bit-exact', or 'within <tolerance>' for a float reference"""
+    windows: list[dict[str, object]] = field(default_factory=list)
+    """every window of every stream: stream, animal, bout, start (sample in the bout), label,
+    device class (None: no result), state (verified, mismatch, lost, missing), last_to_result
+    (device time from its last sample to its result, in time_unit; None without a result)"""
 
     def rates_hz(self) -> tuple[float, float]:
         """The sample rates duty cycle and energy are stated at: the model's, and five times it (the
@@ -197,6 +203,7 @@ def run_stream(target: Target, fx: FixtureSet, models: ModelDescriptor, hop: int
                                        f"fixtures' {window}")
                 starts = plan[si]
                 got: dict[int, tuple[int, np.ndarray]] = {}
+                lat_at: dict[int, float] = {}
                 lost: list[tuple[int, int]] = []
                 for seq, first in enumerate(range(0, len(st.x), samples_per_frame)):
                     chunk = st.x[first:first + samples_per_frame]
@@ -212,17 +219,25 @@ def run_stream(target: Target, fx: FixtureSet, models: ModelDescriptor, hop: int
                             scores = w.view(np.float32).astype(np.float64) if ack.score_kind == ScoreKind.FLOAT32 \
                                 else w.astype(np.int64)
                             got[f0] = (cls, scores)
+                            lat_at[f0] = ack.last_cycles / tpi
                             latency.append(ack.last_cycles / tpi)
                     frame_no += 1
                 for k, s in enumerate(starts):
                     where = f"stream {si} (cow {st.cow}, {st.bout} from sample {st.first}) window at {s}"
+                    rec: dict[str, object] = {"stream": si, "animal": st.cow, "bout": st.bout, "start": st.first + s,
+                                              "label": st.label, "device_class": got[s][0] if s in got else None,
+                                              "last_to_result": lat_at.get(s)}
+                    run.windows.append(rec)
                     if any(a < s + window and s < b for a, b in lost):
                         run.windows_lost += 1
+                        rec["state"] = "lost"
                         if s in got:
+                            rec["state"] = "mismatch"
                             run.mismatches.append(f"{where}: answered although a frame inside it was lost")
                         continue
                     run.windows_expected += 1
                     if s not in got:
+                        rec["state"] = "missing"
                         run.missing.append(f"{where}: no result")
                         continue
                     cls, scores = got[s]
@@ -233,6 +248,7 @@ def run_stream(target: Target, fx: FixtureSet, models: ModelDescriptor, hop: int
                         ok = cls == want_cls and np.array_equal(scores, want)
                     else:
                         ok = cls == want_cls and float(np.abs(scores - want).max()) <= float(ref_all.tolerance or 0.0)
+                    rec["state"] = "verified" if ok else "mismatch"
                     if ok:
                         run.windows_verified += 1
                     else:
