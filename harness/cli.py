@@ -501,9 +501,9 @@ def _validate_run(args: argparse.Namespace, model: ModelDescriptor, fixtures: Fi
                 raise ValueError(f"options --hop {args.hop} / --samples-per-frame {spf}: the samples per frame must "
                                  f"divide the hop and the window ({window} samples)")
     if args.mode != "stream":
-        for opt in ("drop_frame", "limit_streams"):
+        for opt, flag in (("drop_frame", "--drop-frame"), ("limit_streams", "--stream-limit")):
             if getattr(args, opt):
-                raise ValueError(f"option --{opt.replace('_', '-')}: only with --mode stream: it would do nothing")
+                raise ValueError(f"option {flag}: only with --mode stream: it would do nothing")
     else:
         for opt in ("limit", "resume", "depth", "link_faults", "poison_window", "baseline", "meter", "json"):
             if getattr(args, opt) not in (None, False):
@@ -904,7 +904,8 @@ def _build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--variant", default="w8a16", choices=("w8a16", "w16a16", "w8a8", "float32"),
                     help="default %(default)s")
     bl.add_argument("--limit", type=_positive_int, default=None, help="only the first N windows (default all)")
-    bl.add_argument("--seed", type=int, default=1, help="fault seed (default %(default)s)")
+    bl.add_argument("--link-seed", "--seed", dest="seed", type=int, default=1,
+                    help="fault seed (default %(default)s; --seed is the old name)")
     bl.add_argument("--out", default=None, help="also write the rows as JSON here")
     _models_and_fixtures(bl)
     bl.set_defaults(func=_cmd_bench_link)
@@ -968,7 +969,9 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="stream mode: samples per Samples frame; must divide the hop and the window (default 5)")
     rn.add_argument("--drop-frame", type=int, action="append", metavar="N",
                     help="stream mode: do not send sample frame N (counted over the run), repeatable")
-    rn.add_argument("--limit-streams", type=_positive_int, default=None, help="stream mode: only the first N bouts")
+    rn.add_argument("--stream-limit", "--limit-streams", dest="limit_streams", type=_positive_int, default=None,
+                    help="stream mode: only the first N bouts (pytest: --hil-stream-limit; --limit-streams is the old "
+                    "name)")
     rn.add_argument("--board", action="append",
                     help="repeatable; a board of the packaged boards file or of --boards FILE (default: the boards "
                     "of --boards FILE when given, else every packaged board)")

@@ -265,6 +265,8 @@ BAD: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("kd jobs without --paired", lambda t: ["bench", "kd", "--jobs", "2"], "--jobs: only with --paired"),
     ("history without a reports folder", lambda t: ["history", "--reports", str(t / "none")], "no reports folder"),
     ("history of no runs", lambda t: ["history", "--reports", str(t), "--last", "0"], "--last: 0 must be at least 1"),
+    ("stream limit in window mode", lambda t: ["run", "--stream-limit", "2"],
+     "--stream-limit: only with --mode stream"),
     ("json in stream mode", lambda t: ["run", "--mode", "stream", "--json"], "--json: not used by --mode stream"),
     ("kd descriptor without --paired", lambda t: ["bench", "kd", "--descriptor", _descriptor(t)],
      "--descriptor: only with --paired"),

@@ -75,7 +75,7 @@ def test_the_stream_report_is_a_page_with_a_timeline_per_case(tmp_path: Path) ->
     import sys
 
     r = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--mode", "stream", "--board", "eartag",
-                        "--variant", "w8a16", "--limit-streams", "3", "--drop-frame", "30", "--report",
+                        "--variant", "w8a16", "--stream-limit", "3", "--drop-frame", "30", "--report",
                         str(tmp_path / "rep")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     page = (tmp_path / "rep" / "index.html").read_text()
