@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.config.boards import BOARDS
+from harness.report.summary import provenance_html
 from harness.verdict.stream import StreamRun, format_stream_table
 
 __all__ = ["TIMELINE_STREAMS", "write_stream_report"]
@@ -114,9 +115,7 @@ def write_stream_report(runs: list[StreamRun], out: Path, provenance: dict[str, 
             if lat:
                 parts.append(f"<img src='{lat}' alt='last sample to result'>")
         parts.append("</section>")
-    prov = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-                   for k, v in provenance.items())
-    parts.append(f"<h2>provenance</h2><table>{prov}</table>")
+    parts.append(f"<h2>provenance</h2>{provenance_html(provenance)}")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:1em auto}pre{overflow-x:auto;font-size:12px}"
              ".bad{color:#b00}img{max-width:100%}th{text-align:left;padding-right:1em}")
     (out / "index.html").write_text(f"<!doctype html><meta charset=utf-8><title>hil stream report</title>"

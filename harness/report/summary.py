@@ -253,7 +253,9 @@ _CSS = ("body{font-family:sans-serif;max-width:78em;margin:2em auto;color:#222}.
         "#888;margin-top:1.5em}pre{background:#f6f6f6;padding:.5em;overflow-x:auto}")
 
 
-def _prov_html(provenance: dict[str, object]) -> str:
+def provenance_html(provenance: dict[str, object]) -> str:
+    """The provenance as nested lists (no Python dict text)."""
+
     def item(k: str, v: object) -> str:
         if isinstance(v, dict):
             inner = "".join(item(str(a), b) for a, b in v.items())
@@ -273,7 +275,7 @@ def write_report(runs: list[DeviceRun], out: Path, provenance: dict[str, object]
     verdict = "PASS" if runs and all(r.passed for r in runs) else "FAIL"
     page = (f"<!doctype html><meta charset=utf-8><title>cattle-hil report: {verdict}</title><style>{_CSS}</style>"
             f"<h1>cattle-hil report: <span class={'ok' if verdict == 'PASS' else 'bad'}>{verdict}</span></h1>"
-            f"<h2>Provenance</h2>{_prov_html(provenance)}<h2>Summary</h2>"
+            f"<h2>Provenance</h2>{provenance_html(provenance)}<h2>Summary</h2>"
             f"<pre>{html.escape(summary_table(runs))}</pre>{sections}")
     (out / "index.html").write_text(page)
     return out
