@@ -12,6 +12,8 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 
+from harness.report.provenance import first_line
+
 __all__ = ["Check", "doctor", "format_doctor", "ready_for"]
 
 
@@ -28,19 +30,8 @@ class Check:
         return asdict(self)
 
 
-def _first_line(cmd: list[str]) -> str | None:
-    if shutil.which(cmd[0]) is None:
-        return None
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    text = (r.stdout or r.stderr).strip().splitlines()
-    return text[0] if text else None
-
-
 def _tool(name: str, cmd: list[str], need: str, how: str) -> Check:
-    line = _first_line(cmd)
+    line = first_line(cmd)
     return Check(name, line is not None, line or f"not found ({how})", need)
 
 

@@ -27,7 +27,8 @@ def file_sha256(path: Path) -> str | None:
         return None
 
 
-def _first_line(cmd: list[str]) -> str | None:
+def first_line(cmd: list[str]) -> str | None:
+    """The first line a tool prints (stdout, else stderr), or None when it is not there or fails to run."""
     if shutil.which(cmd[0]) is None:
         return None
     try:
@@ -81,9 +82,9 @@ def collect_provenance(argv: list[str] | None = None) -> dict[str, object]:
         "harness": {"version": ver("cattle-hil"), **_git()},
         "command": shlex.join(argv if argv is not None else sys.argv),
         "tools": {
-            "qemu": _first_line(["qemu-system-arm", "--version"]),
-            "renode": _first_line(["renode", "--version"]),
-            "arm-none-eabi-gcc": _first_line(["arm-none-eabi-gcc", "--version"]),
+            "qemu": first_line(["qemu-system-arm", "--version"]),
+            "renode": first_line(["renode", "--version"]),
+            "arm-none-eabi-gcc": first_line(["arm-none-eabi-gcc", "--version"]),
             "python": platform.python_version(), "numpy": ver("numpy"), "torch": ver("torch"),
             "pyserial": ver("pyserial"), "construct": ver("construct"), "pyocd": ver("pyocd"),
         },

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.config.boards import BOARDS
-from harness.report.summary import provenance_html
+from harness.report.summary import provenance_html, time_histogram
 from harness.verdict.stream import StreamRun, format_stream_table
 
 __all__ = ["TIMELINE_STREAMS", "write_stream_report"]
@@ -75,12 +75,7 @@ def _latency(r: StreamRun, out: Path) -> str | None:
 
     ms = np.array(lat) / r.clock_hz * 1e3
     fig, ax = plt.subplots(figsize=(4.8, 3), dpi=100)
-    values, counts = np.unique(np.round(ms, 4), return_counts=True)
-    if len(values) <= 12:
-        ax.bar([f"{v:.3f}" for v in values], counts, color="tab:orange")
-        ax.tick_params(axis="x", labelrotation=30)
-    else:
-        ax.hist(ms, bins=30, color="tab:orange")
+    time_histogram(ax, ms)
     ax.set_xlabel(f"last sample to result (ms at {BOARDS[r.board].clock_hz / 1e6:g} MHz)")
     ax.set_ylabel("windows")
     ax.set_title(f"{r.board} {r.variant}: max {ms.max():.3f} ms", fontsize=9)

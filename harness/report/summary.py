@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +64,18 @@ def summary_table(runs: list[DeviceRun]) -> str:
     return "\n".join(lines)
 
 
+def time_histogram(ax: Any, ms: np.ndarray) -> None:
+    """Device times (ms) on a matplotlib axis: a deterministic time base gives a handful of exact
+    values, one labelled bar each; otherwise a 30-bin histogram."""
+    values, counts = np.unique(np.round(ms, 4), return_counts=True)
+    if len(values) <= 12:
+        ax.bar([f"{v:.3f}" for v in values], counts, color="tab:orange")
+        ax.tick_params(axis="x", labelrotation=30)
+    else:
+        ax.hist(ms, bins=30, color="tab:orange")
+        ax.ticklabel_format(axis="x", useOffset=False, style="plain")
+
+
 def _plots(r: DeviceRun, out: Path) -> tuple[str, str]:
     import matplotlib
 
@@ -86,15 +99,7 @@ def _plots(r: DeviceRun, out: Path) -> tuple[str, str]:
     fig.savefig(out / cm_png, metadata={"Software": None})
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(4.8, 3), dpi=100)
-    ms = np.array(r.device_ms)
-    values, counts = np.unique(np.round(ms, 4), return_counts=True)
-    if len(values) <= 12:
-        # a deterministic time base gives a handful of exact values: one labelled bar each
-        ax.bar([f"{v:.3f}" for v in values], counts, color="tab:orange")
-        ax.tick_params(axis="x", labelrotation=30)
-    else:
-        ax.hist(ms, bins=30, color="tab:orange")
-        ax.ticklabel_format(axis="x", useOffset=False, style="plain")
+    time_histogram(ax, np.array(r.device_ms))
     ax.set_xlabel(f"device time per inference (ms at {BOARDS[r.board].clock_hz / 1e6:g} MHz)")
     ax.set_ylabel("windows")
     ax.set_title(f"{r.board} {r.variant}: p50 {r.device_us.p50 / 1e3:.3f} ms, max {r.device_us.max / 1e3:.3f} ms",
