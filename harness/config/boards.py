@@ -26,9 +26,10 @@ boards), the QEMU and Renode launchers, the image checks and the energy estimate
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness.config.toml_file import read_toml
 
 __all__ = [
     "BOARDS",
@@ -185,16 +186,7 @@ def _board(path: Path, name: str, t: object) -> Board:
 def load_boards(path: Path) -> dict[str, Board]:
     """Every board of a boards file, validated. Raises FileNotFoundError or BoardsError."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: boards file not found") from None
-    except IsADirectoryError:
-        raise BoardsError(f"{path}: a folder, not a boards file (give the .toml file)") from None
-    except UnicodeDecodeError as exc:
-        raise BoardsError(f"{path}: not a UTF-8 text file: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise BoardsError(f"{path}: not valid TOML: {exc}") from None
+    raw = read_toml(path, "boards file", BoardsError)
     if not raw:
         raise BoardsError(f"{path}: no board in the file")
     return {name: _board(path, name, t) for name, t in raw.items()}

@@ -32,11 +32,11 @@ Keys (a table per section; relative paths are relative to the descriptor's folde
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.assets import packaged_path
+from harness.config.toml_file import read_toml
 from protocol.messages import MAX_SCORES
 
 __all__ = [
@@ -190,16 +190,7 @@ class _Reader:
 def load_descriptor(path: Path = PACKAGED_DESCRIPTOR) -> ModelDescriptor:
     """Read and validate a descriptor. Raises FileNotFoundError or DescriptorError (file, key, problem)."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: model descriptor not found") from None
-    except IsADirectoryError:
-        raise DescriptorError(f"{path}: a folder, not a model descriptor (give the .toml file)") from None
-    except UnicodeDecodeError as exc:
-        raise DescriptorError(f"{path}: not a UTF-8 text file: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise DescriptorError(f"{path}: not valid TOML: {exc}") from None
+    raw = read_toml(path, "model descriptor", DescriptorError)
     r = _Reader(path)
     extra = sorted(set(raw) - {*_KEYS, *_OPTIONAL, "variants"})
     if extra:
