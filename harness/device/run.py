@@ -2,9 +2,12 @@
 
 The journal is JSONL: a header line (what was run: board, variant, target, model hash, firmware
 build, image hash, harness version, fixture hash and the hash of exactly the inputs sent), then one
-line per window (a result, or a failure with its reason), flushed and fsynced before the next window
-is sent. ``resume=True`` reads it back, checks the header matches, and sends only the windows that
-have no result: an interrupted run (even ``kill -9``) loses no window and reports none twice.
+line per window (a result, or a failure with its reason), written through to the operating system
+(flushed) before the next window is sent, so a killed harness (even ``kill -9``) loses no window.
+It is fsynced in batches (at most FSYNC_INTERVAL_S apart, and when the journal closes), so an
+operating-system crash or power loss can cost at most the last interval's lines, which a resumed run
+sends again: a torn tail is discarded. ``resume=True`` reads it back, checks the header matches, and
+sends only the windows that have no result: an interrupted run reports no window twice.
 
 Every line carries ``chain``, a running SHA-256: line k's chain is sha256(chain of line k-1 +
 the line's record as canonical JSON), starting from the header. A result line is therefore bound to
@@ -229,18 +232,35 @@ def _in_range(path: Path, lineno: int, header: RunHeader | None, index: object) 
         raise JournalMismatch(f"{path}:{lineno}: window index {index!r} is not one of the header's {n} windows")
 
 
-class _Journal:
-    """Appends chained records, each flushed and fsynced before the next window is sent."""
+FSYNC_INTERVAL_S = 1.0
+"""Longest time between two fsyncs of the journal (every line is flushed to the OS at once)."""
 
-    def __init__(self, fh, chain: str) -> None:  # type: ignore[no-untyped-def]
+
+class _Journal:
+    """Appends chained records, each flushed before the next window is sent and fsynced in batches
+    (the first line at once, then at most FSYNC_INTERVAL_S apart, and on close)."""
+
+    def __init__(self, fh, chain: str, fsync_interval_s: float = FSYNC_INTERVAL_S) -> None:  # type: ignore[no-untyped-def]
         self.fh = fh
         self.chain = chain
+        self.fsync_interval_s = fsync_interval_s
+        self.synced_at: float | None = None
+        self.unsynced = 0
 
     def append(self, rec: dict[str, object]) -> None:
         self.chain = _chain(self.chain, rec)
         self.fh.write(json.dumps({**rec, "chain": self.chain}, separators=(",", ":")) + "\n")
         self.fh.flush()
-        os.fsync(self.fh.fileno())
+        self.unsynced += 1
+        now = time.monotonic()
+        if self.synced_at is None or now - self.synced_at >= self.fsync_interval_s:
+            self.sync(now)
+
+    def sync(self, now: float | None = None) -> None:
+        if self.unsynced:
+            os.fsync(self.fh.fileno())
+            self.unsynced = 0
+        self.synced_at = time.monotonic() if now is None else now
 
 
 WINDOW_ERRORS = (DeviceError, DeviceTimeout)
@@ -348,10 +368,12 @@ def stream_windows(
             for i, _t0 in inflight:
                 client.abandon(i)
             inflight.clear()
-        if outcome.aborted is not None:
-            for i in todo:
-                if i not in done and i not in failed:
-                    fail(i, f"not verified: stream stopped ({outcome.aborted})", [])
+        finally:
+            if outcome.aborted is not None:
+                for i in todo:
+                    if i not in done and i not in failed:
+                        fail(i, f"not verified: stream stopped ({outcome.aborted})", [])
+            jr.sync()
     outcome.results = dict(sorted(done.items()))
     outcome.failures = dict(sorted(failed.items()))
     return outcome
