@@ -333,7 +333,7 @@ def _hil_streams() -> dict[HilCase, object]:
 
 @pytest.fixture
 def hil_stream_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: FixtureSet,
-                   _hil_streams: dict[HilCase, object]) -> StreamRun:
+                   _hil_streams: dict[HilCase, object], record_property) -> StreamRun:  # type: ignore[no-untyped-def]
     """This case in stream mode: whole bouts replayed as raw samples, the device calibrating and
     windowing them itself; run once per session, a failed run errors once and then skips."""
     from harness.verdict.stream import run_stream
@@ -355,7 +355,12 @@ def hil_stream_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: Fix
             _hil_streams[hil_case] = f"{type(exc).__name__}: {exc}"
             pytest.fail(f"{hil_case} stream mode on {hil_config.target}: {_hil_streams[hil_case]}", pytrace=False)
         _hil_streams[hil_case] = done
+        record_property("hil.stream_run", "ran here (the other stream tests of this case read this run)")
+    else:
+        record_property("hil.stream_run", "shared: this case's stream run was charged to its first test")
     assert isinstance(done, StreamRun)
+    for key, value in done.measured().items():
+        record_property(f"hil.{key}", value)
     return done
 
 

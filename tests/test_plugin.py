@@ -6,13 +6,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
+from xml.etree import ElementTree
 
-from conftest import REPO
+from conftest import REPO, needs_qemu
 
 
 def _pytest(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    where = [] if args and args[0].startswith("tests/") else ["tests/acceptance"]
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-                           "tests/acceptance", *args], capture_output=True, text=True, cwd=REPO, timeout=300,
+                           *where, *args], capture_output=True, text=True, cwd=REPO, timeout=300,
                           env={**os.environ, **(env or {})})
 
 
@@ -50,3 +53,20 @@ def test_a_bad_value_in_an_hil_variable_stops_the_session_with_one_line_not_a_tr
         assert r.returncode == 4, r.stdout + r.stderr
         out = r.stdout + r.stderr
         assert says in out and "Traceback" not in out and "errors during collection" not in out, out
+
+
+@needs_qemu
+def test_stream_mode_tests_carry_their_measured_values_as_junit_properties(tmp_path: Path) -> None:
+    xml = tmp_path / "junit.xml"
+    r = _pytest("tests/acceptance/test_stream_mode.py", "--hil-target", "qemu", "--hil-board", "eartag",
+                "--hil-variant", "w8a16", "--hil-stream-limit", "2", f"--junitxml={xml}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    cases = ElementTree.parse(xml).getroot().iter("testcase")
+    props = [{p.get("name"): p.get("value") for p in c.iter("property")} for c in cases]
+    assert len(props) >= 4
+    assert [p["hil.stream_run"].split(" ")[0] for p in props] == ["ran"] + ["shared:"] * (len(props) - 1)
+    for p in props:
+        verified, expected = int(p["hil.stream_windows_verified"]), int(p["hil.stream_windows_expected"])
+        assert 0 < verified == expected, p
+        assert p["hil.stream_windows_mismatched"] == "0" and p["hil.stream_windows_lost"] == "0"
+        assert p["hil.stream_check"] == "bit-exact" and float(p["hil.stream_per_sample_ms"]) > 0

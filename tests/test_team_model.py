@@ -79,6 +79,8 @@ def test_the_quantized_firmware_against_an_expected_outputs_file_is_bit_exact_an
     run = rep["runs"][0]
     assert code == 1
     assert run["n_mismatches"] == 1 and run["n_verified"] == LIMIT - 1 and run["mismatches"][0]["window"] == 0
+    got, want = run["mismatches"][0]["got"], run["mismatches"][0]["want"]  # integer scores stay integers
+    assert all(type(v) is int for v in got + want) and sum(g != w for g, w in zip(got, want, strict=True)) == 1
     failed = {name: detail for name, ok, detail in run["checks"] if not ok}
     assert set(failed) == {"every window verified", "bit-exact"}, failed
     assert "1 mismatched (an intact reply that differs from the reference)" in failed["every window verified"]

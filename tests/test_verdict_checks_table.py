@@ -40,6 +40,14 @@ THRESHOLDS = Thresholds(source="test", min_windows=8, min_accuracy=0.875, min_mc
                         min_recall={"grazing": 1.0, "other": 0.5}, max_latency_ms=75.0, max_energy_uj=300.5,
                         max_ram_bytes=10_000, max_retry_rate=0.25)
 
+def _flash(n: int) -> str:
+    return f"({100 * n / 131072:.1f} % of the TI CC2650F128's 131072 B)"
+
+
+def _ram(n: int) -> str:
+    return f"({100 * n / 20480:.1f} % of the TI CC2650F128's 20480 B)"
+
+
 PASSING_CHECKS = [
     ("every window verified", True, "8/8 windows verified"),
     ("no fault at boot", True, "no fault record at the first hello"),
@@ -52,8 +60,8 @@ PASSING_CHECKS = [
     ("recall other", True, "recall other 0.500 (1/2) meets the floor 0.5"),
     ("latency", True, "slowest window (instructions at 48 MHz) 75 ms within the budget 75 ms"),
     ("energy", True, "mean energy per inference (estimate) 300.5 uJ within the budget 300.5 uJ"),
-    ("flash", True, "flash 40000 B within the budget 131072 B"),
-    ("RAM", True, "static 9000 B + stack 1000 B = 10000 B within the budget 10000 B"),
+    ("flash", True, f"flash 40000 B {_flash(40_000)} within the budget 131072 B"),
+    ("RAM", True, f"static 9000 B + stack 1000 B = 10000 B {_ram(10_000)} within the budget 10000 B"),
     ("retry rate", True, "2 resends over 8 windows: 0.25 resends/window within the budget 0.25 resends/window"),
     ("no reset", True, "boot counter unchanged"),
 ]
@@ -74,14 +82,15 @@ def test_thresholds_left_unset_are_not_checked_and_the_board_table_is_the_memory
     checks = checks_of(passing_run(), Thresholds(source="test", min_windows=8))
     assert sorted(checks) == sorted(["every window verified", "no fault at boot", "bit-exact", "scores as reference",
                                      "windows", "flash", "RAM", "no reset"])
-    assert checks["RAM"] == (True, "static 9000 B + stack 1000 B = 10000 B within the budget 20480 B")
-    assert checks["flash"] == (True, "flash 40000 B within the budget 131072 B")
+    assert checks["RAM"] == (True, f"static 9000 B + stack 1000 B = 10000 B {_ram(10_000)} within the budget 20480 B")
+    assert checks["flash"] == (True, f"flash 40000 B {_flash(40_000)} within the budget 131072 B")
 
 
 def test_a_flash_budget_in_the_thresholds_wins_over_the_board_table() -> None:
     t = dataclasses.replace(THRESHOLDS, max_flash_bytes=40_000)
-    assert checks_of(passing_run(), t)["flash"] == (True, "flash 40000 B within the budget 40000 B")
-    assert checks_of(passing_run(flash_bytes=40_001), t)["flash"] == (False, "flash 40001 B over the budget 40000 B")
+    assert checks_of(passing_run(), t)["flash"] == (True, f"flash 40000 B {_flash(40_000)} within the budget 40000 B")
+    assert checks_of(passing_run(flash_bytes=40_001), t)["flash"] == (
+        False, f"flash 40001 B {_flash(40_001)} over the budget 40000 B")
 
 
 def test_no_memory_check_without_both_sizes() -> None:
@@ -92,9 +101,9 @@ def test_no_memory_check_without_both_sizes() -> None:
 
 def test_the_ram_check_adds_the_stack_the_device_reported_and_none_when_it_reported_none() -> None:
     assert checks_of(passing_run(info={"stack_used": 1001}))["RAM"] == (
-        False, "static 9000 B + stack 1001 B = 10001 B over the budget 10000 B")
+        False, f"static 9000 B + stack 1001 B = 10001 B {_ram(10_001)} over the budget 10000 B")
     assert checks_of(passing_run(info={}))["RAM"] == (
-        True, "static 9000 B + stack 0 B = 9000 B within the budget 10000 B")
+        True, f"static 9000 B + stack 0 B = 9000 B {_ram(9_000)} within the budget 10000 B")
 
 
 @pytest.mark.parametrize(("name", "changes", "detail"), [
@@ -106,7 +115,7 @@ def test_the_ram_check_adds_the_stack_the_device_reported_and_none_when_it_repor
      "slowest window (instructions at 48 MHz) 75 ms over the budget 75 ms"),
     ("energy", {"energy_uj_mean": float(np.nextafter(300.5, 301))},
      "mean energy per inference (estimate) 300.5 uJ over the budget 300.5 uJ"),
-    ("RAM", {"ram_bytes": 9_001}, "static 9001 B + stack 1000 B = 10001 B over the budget 10000 B"),
+    ("RAM", {"ram_bytes": 9_001}, f"static 9001 B + stack 1000 B = 10001 B {_ram(10_001)} over the budget 10000 B"),
     ("retry rate", {"link": {"windows_sent": 8, "retries": 3}},
      "3 resends over 8 windows: 0.375 resends/window over the budget 0.25 resends/window"),
 ])
@@ -357,4 +366,6 @@ def test_a_check_is_shown_once_with_its_name_and_budgets_in_whole_bytes() -> Non
         "recall walking 0.520 (13/25) below the floor 0.6"
     assert check_text("run", "target unavailable: renode not found") == "run: target unavailable: renode not found"
     assert _budget("flash", 40_000, 1_048_576, "B") == ("flash", True, "flash 40000 B within the budget 1048576 B")
+    assert _budget("flash", 40_000, 1_048_576, "B", part=("nRF52840", 1_048_576)) == (
+        "flash", True, "flash 40000 B (3.8 % of the nRF52840's 1048576 B) within the budget 1048576 B")
     assert _budget("latency", 75.25, 75.0, "ms") == ("latency", False, "latency 75.25 ms over the budget 75 ms")

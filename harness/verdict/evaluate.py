@@ -342,8 +342,10 @@ def run_device(
         else:
             bad = np.flatnonzero((np.abs(dev_scores - want_l) > float(ref.tolerance or 0.0)).any(axis=1)
                                 | (dev_cls != ref.classes[idx]))
+        as_score = int if ref.exact else float  # integer scores stay integers in report.json and the tables
         mism = [{"window": int(idx[j]), "got_class": int(dev_cls[j]), "want_class": int(ref.classes[idx[j]]),
-                 "got": [float(v) for v in dev_scores[j]], "want": [float(v) for v in want_l[j]]} for j in bad]
+                 "got": [as_score(v) for v in dev_scores[j]], "want": [as_score(v) for v in want_l[j]]}
+                for j in bad]
     cows = fixtures.windows.cow[:n]
     per_animal = {}
     for cow in sorted(set(cows[idx].tolist())) if len(idx) else []:
@@ -429,12 +431,15 @@ def _num(v: float) -> str:
     return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:.6g}"
 
 
-def _budget(name: str, value: float, budget: float | None, unit: str, what: str = "") -> tuple[str, bool, str] | None:
+def _budget(name: str, value: float, budget: float | None, unit: str, what: str = "",
+            part: tuple[str, int] | None = None) -> tuple[str, bool, str] | None:
+    """``part``: (the part's name, its size in ``unit``), to state the value as a share of the part."""
     if budget is None:
         return None
     ok = bool(value <= budget)
-    return (name, ok, f"{what or name} {_num(value)} {unit} {'within' if ok else 'over'} the budget {_num(budget)} "
-                      f"{unit}")
+    share = f" ({100 * value / part[1]:.1f} % of the {part[0]}'s {_num(part[1])} {unit})" if part else ""
+    return (name, ok, f"{what or name} {_num(value)} {unit}{share} {'within' if ok else 'over'} the budget "
+                      f"{_num(budget)} {unit}")
 
 
 def check_acceptance(run: DeviceRun, thresholds: dict[tuple[str, str], Thresholds]) -> list[tuple[str, bool, str]]:
@@ -505,9 +510,10 @@ def check_acceptance(run: DeviceRun, thresholds: dict[tuple[str, str], Threshold
                           f"mean energy per inference ({run.energy_basis})"))
     if run.flash_bytes is not None and run.ram_bytes is not None:
         stack = int(run.info.get("stack_used", 0))  # type: ignore[call-overload]
-        checks.append(_budget("flash", run.flash_bytes, t.max_flash_bytes or b.flash_bytes, "B", "flash"))
+        checks.append(_budget("flash", run.flash_bytes, t.max_flash_bytes or b.flash_bytes, "B", "flash",
+                              (b.part, b.flash_bytes)))
         checks.append(_budget("RAM", run.ram_bytes + stack, t.max_ram_bytes or b.ram_bytes, "B",
-                              f"static {run.ram_bytes} B + stack {stack} B ="))
+                              f"static {run.ram_bytes} B + stack {stack} B =", (b.part, b.ram_bytes)))
     sent = max(1, int(run.link.get("windows_sent", run.n)))  # type: ignore[call-overload]
     retries = int(run.link.get("retries", 0))  # type: ignore[call-overload]
     checks.append(_budget("retry rate", retries / sent, t.max_retry_rate, "resends/window",

@@ -140,6 +140,24 @@ class StreamRun:
         """Active energy per hour of operation at this sample rate (sleep current not included)."""
         return self.energy_per_sample_uj * 1e-6 * rate_hz * 3600
 
+    def measured(self) -> dict[str, object]:
+        """The measured values of this stream run, flat, with their units in the names (JUnit
+        properties, as DeviceRun.measured gives for window mode)."""
+        m: dict[str, object] = {
+            "stream_hop": self.hop, "streams": self.streams, "stream_samples": self.samples,
+            "stream_frames": self.frames, "stream_windows_expected": self.windows_expected,
+            "stream_windows_verified": self.windows_verified, "stream_windows_lost": self.windows_lost,
+            "stream_windows_mismatched": len(self.mismatches), "stream_windows_missing": len(self.missing),
+            "stream_check": self.check, "stream_time_unit": self.time_unit,
+            "stream_per_sample_ms": round(self.per_sample_ms(), 6) if self.clock_hz else None,
+            "stream_last_sample_to_result_ms": (round(self.last_sample_to_result / self.clock_hz * 1e3, 4)
+                                                if self.clock_hz else None),
+            "stream_energy_per_sample_uj": round(self.energy_per_sample_uj, 6), "stream_resends": self.resends,
+        }
+        for r in self.rates_hz():
+            m[f"stream_duty_cycle_at_{r:g}_hz"] = round(self.duty_cycle(r), 8) if self.clock_hz else None
+        return m
+
     def as_dict(self) -> dict[str, object]:
         d = asdict(self)
         d.update(passed=self.passed, per_sample_ms=self.per_sample_ms(),
