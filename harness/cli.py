@@ -281,6 +281,24 @@ def _cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+COMPLETION_SHELLS = ("bash", "zsh", "fish", "tcsh")
+
+
+def _complete_boards(**_kwargs: object) -> list[str]:
+    """Completions for --board: the packaged boards (a --boards file's own are typed out)."""
+    from harness.config.boards import PACKAGED_BOARDS
+
+    return sorted(PACKAGED_BOARDS)
+
+
+def _cmd_completion(args: argparse.Namespace) -> int:
+    """Completion by argcomplete, from this parser's own declarations (commands, options, choices)."""
+    from argcomplete.shell_integration import shellcode
+
+    print(shellcode(["hil"], shell=args.shell))
+    return 0
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     import json
 
@@ -890,7 +908,8 @@ def _build_parser() -> argparse.ArgumentParser:
     bq.set_defaults(func=_cmd_bench_quant)
 
     bf = bench.add_parser("fw", help="flash, RAM and emulated instructions per inference, board x variant")
-    bf.add_argument("--board", action="append", help="repeatable; default: every packaged board")
+    bf.add_argument("--board", action="append", help="repeatable; default: every packaged board"
+                    ).completer = _complete_boards  # type: ignore[attr-defined]
     bf.add_argument("--repeat", type=int, default=1,
                     help="run N times and fail unless the counts are identical (default %(default)s)")
     bf.add_argument("--breakdown", action="store_true",
@@ -900,7 +919,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     bl = bench.add_parser("link", help="the verdict under seeded link faults: kind x rate against a clean run")
     bl.add_argument("--quick", action="store_true", help="1 board x 1 variant x 60 windows at 1%% of every kind")
-    bl.add_argument("--board", default=None, help="default: the last board of the packaged boards file")
+    bl.add_argument("--board", default=None, help="default: the last board of the packaged boards file"
+                    ).completer = _complete_boards  # type: ignore[attr-defined]
     bl.add_argument("--variant", default="w8a16", choices=("w8a16", "w16a16", "w8a8", "float32"),
                     help="default %(default)s")
     bl.add_argument("--limit", type=_positive_int, default=None, help="only the first N windows (default all)")
@@ -943,6 +963,12 @@ def _build_parser() -> argparse.ArgumentParser:
     dr.add_argument("--json", action="store_true", help="the checks as JSON (schema hil-doctor/1)")
     dr.set_defaults(func=_cmd_doctor)
 
+    co = sub.add_parser("completion", help="print the shell code that completes hil's commands and options "
+                        "(bash: eval \"$(hil completion bash)\" in ~/.bashrc)")
+    co.add_argument("shell", nargs="?", default="bash", choices=COMPLETION_SHELLS,
+                    help="the shell to print it for (default %(default)s)")
+    co.set_defaults(func=_cmd_completion)
+
     it = sub.add_parser("init", help="lay out a team's project folder: descriptor, thresholds, boards file, "
                         "pytest.ini, conftest and the acceptance suite")
     it.add_argument("dir", metavar="DIR", help="the folder to lay out (created; must not hold those files yet)")
@@ -974,7 +1000,8 @@ def _build_parser() -> argparse.ArgumentParser:
                     "name)")
     rn.add_argument("--board", action="append",
                     help="repeatable; a board of the packaged boards file or of --boards FILE (default: the boards "
-                    "of --boards FILE when given, else every packaged board)")
+                    "of --boards FILE when given, else every packaged board)"
+                    ).completer = _complete_boards  # type: ignore[attr-defined]
     rn.add_argument("--variant", action="append", choices=VARIANT_NAMES,
                     help=f"repeatable; default {' and '.join(DEFAULT_VARIANTS)} (those the descriptor has)")
     rn.add_argument("--port", default=None, help="serial port of an attached board")
@@ -1038,7 +1065,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+    parser = _build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (hil completion): answer and exit
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     previous = ({sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
                 if threading.current_thread() is threading.main_thread() else {})

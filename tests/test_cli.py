@@ -544,3 +544,30 @@ def test_the_readme_table_of_the_run_summary_is_the_declared_one() -> None:
     rows = {line.split("|")[1].strip().strip("`"): line.split("|")[2].strip()
             for line in block.splitlines() if line.startswith("| `")}
     assert rows == RUN_JSON_FIELDS
+
+
+@pytest.mark.parametrize(("line", "want"), [
+    ("hil ru", {"run"}),
+    ("hil run --bo", {"--board", "--boards"}),
+    ("hil run --board ", {"collar", "eartag"}),
+    ("hil run --variant w", {"w8a16", "w16a16", "w8a8"}),
+    ("hil completion ", {"-h", "--help", "bash", "zsh", "fish", "tcsh"}),
+])
+def test_the_shell_completes_commands_options_and_choices_from_the_parser(line: str, want: set[str],
+                                                                         tmp_path: Path) -> None:
+    """As bash asks it (argcomplete's protocol: COMP_LINE and COMP_POINT in, candidates out)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "candidates"
+    env = {"_ARGCOMPLETE": "1", "COMP_LINE": line, "COMP_POINT": str(len(line)), "_ARGCOMPLETE_IFS": "\n",
+           "_ARGCOMPLETE_STDOUT_FILENAME": str(out), "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "-m", "harness.cli"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert {c.strip() for c in out.read_text().split("\n") if c.strip()} == want
+
+
+def test_hil_completion_prints_the_shell_code_that_registers_hil(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["completion", "bash"]) == 0
+    code = capsys.readouterr().out
+    assert "complete " in code and " hil" in code and "_python_argcomplete" in code
