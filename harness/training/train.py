@@ -92,6 +92,7 @@ def fit(
     teacher: nn.Module | None = None,
     feat_target: np.ndarray | None = None,
     feat_weight: float = 1.0,
+    class_weight: np.ndarray | None = None,
 ) -> FitResult:
     """Train ``model`` in place; restores the weights of the epoch with the best validation MCC.
 
@@ -105,6 +106,8 @@ def fit(
             (FitNets-style): a linear map of the student's features (GruStudent.features), trained
             with it, is pulled towards the per-dimension standardised targets by mean squared error,
             weighted ``feat_weight``, on top of the other losses. The map is not part of the model.
+        class_weight: float[n_classes] weights of the hard-label cross-entropy per class (on top of the
+            class-balanced sampling); None (the default recipe): unweighted.
     """
     if cfg.alpha < 1.0 and soft_logits is None and teacher is None:
         raise ValueError("alpha < 1 needs teacher logits (or the teacher) for the soft-label loss")
@@ -119,6 +122,7 @@ def fit(
     xt = torch.from_numpy(x.astype(np.float32))
     yt = torch.from_numpy(y.astype(np.int64))
     st = torch.from_numpy(soft_logits.astype(np.float32)) if soft_logits is not None else None
+    cw = torch.from_numpy(np.asarray(class_weight, np.float32)) if class_weight is not None else None
     # Class-balanced sampling: every class drawn equally often, whatever its window count.
     n_classes = _n_classes(model)
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
@@ -147,7 +151,7 @@ def fit(
                 logits = model.head(feats)  # type: ignore[operator]
             else:
                 logits = model(xb)
-            loss = cfg.alpha * F.cross_entropy(logits, yt[bi]) if cfg.alpha > 0 else logits.new_zeros(())
+            loss = cfg.alpha * F.cross_entropy(logits, yt[bi], weight=cw) if cfg.alpha > 0 else logits.new_zeros(())
             if (st is not None or teacher is not None) and cfg.alpha < 1.0:
                 t = cfg.temperature
                 if teacher is not None:
