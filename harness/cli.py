@@ -60,6 +60,24 @@ def _cmd_fixtures_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_others(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.training.others import format_others, lever_presets, run_others
+
+    presets = lever_presets()
+    names = ["default", *(args.lever or [])]
+    unknown = [n for n in names if n not in presets]
+    if unknown:
+        raise ValueError(f"option --lever: {', '.join(unknown)}: not one of {', '.join(presets)}")
+    res = run_others(Path(args.data), [presets[n] for n in names], model=_descriptor_only(args),
+                     cows=args.cows.split(",") if args.cows else None, max_folds=args.max_folds)
+    print(format_others(res, breakdown=names))
+    if args.out:
+        Path(args.out).write_text(json.dumps(res.as_dict(), indent=1) + "\n")
+    return 0
+
+
 def _cmd_bench_kd(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -916,6 +934,18 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="also trace one Infer exchange per board x variant: instructions per kernel group")
     _models_and_fixtures(bf, boards=True)
     bf.set_defaults(func=_cmd_bench_fw)
+
+    bo = bench.add_parser("others", help="leave-one-cow-out: where held-out 'other' windows go, per Others "
+                          "behaviour and cow, for the default recipe and optional levers (docs/cattle-others.md)")
+    bo.add_argument("--data", default=str(DEFAULT_DATA), help="recordings folder (default $HIL_DATA or %(default)s)")
+    _descriptor_arg(bo)
+    bo.add_argument("--lever", action="append", default=None,
+                    help="arm to add after the default, repeatable: one of the presets of "
+                    "harness.training.others.lever_presets (other-w2, other-w4, cow-balance, dyn-aug, ...)")
+    bo.add_argument("--cows", default=None, help="comma-separated cows to use (default all)")
+    bo.add_argument("--max-folds", type=_positive_int, default=None, help="only the first N folds (default all)")
+    bo.add_argument("--out", default=None, help="also write the result as JSON here")
+    bo.set_defaults(func=_cmd_bench_others)
 
     bl = bench.add_parser("link", help="the verdict under seeded link faults: kind x rate against a clean run")
     bl.add_argument("--quick", action="store_true", help="1 board x 1 variant x 60 windows at 1%% of every kind")

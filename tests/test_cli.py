@@ -571,3 +571,9 @@ def test_hil_completion_prints_the_shell_code_that_registers_hil(capsys: pytest.
     assert main(["completion", "bash"]) == 0
     code = capsys.readouterr().out
     assert "complete " in code and " hil" in code and "_python_argcomplete" in code
+
+
+def test_bench_others_refuses_an_unknown_lever_before_any_training(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "others", "--lever", "other-w9"]) == 2
+    err = capsys.readouterr().err
+    assert "--lever: other-w9: not one of default, other-w2" in err
