@@ -91,7 +91,7 @@ def test_trotting_relabelling_touches_only_trotting_windows() -> None:
     beh = {b.path: b.behaviour for b in ds.bouts}
     trot = np.array([beh[p] == "Trotting" for p in ds.train.bout.tolist()])
     assert trot.sum() > 0
-    y, keep = _training_labels(ds, Lever(trotting="walking"), "train")
+    y, keep = _training_labels(ds, Lever(trotting="as-walking"), "train")
     assert (y[trot] == WALKING).all() and (y[~trot] == ds.train.y[~trot]).all() and keep.all()
     y, keep = _training_labels(ds, Lever(trotting="drop"), "train")
     assert (keep == ~trot).all() and (y == ds.train.y).all()

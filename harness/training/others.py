@@ -47,7 +47,7 @@ OTHER = FOLDER_TO_CLASS["Others"]
 """the class index of the Others folder (the class this module is about)"""
 WALKING = FOLDER_TO_CLASS["Walking"]
 TROTTING = "Trotting"
-RELABEL_CHOICES = ("keep", "walking", "drop")
+RELABEL_CHOICES = ("keep", "as-walking", "drop")
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Lever:
     window: int | None = None
     """samples per window (hop: half of it); None: the descriptor's"""
     trotting: str = "keep"
-    """Trotting bouts in training and validation: "keep" (as the Others folder says), "walking"
+    """Trotting bouts in training and validation: "keep" (as the Others folder says), "as-walking"
     (relabelled) or "drop"; the test windows keep the folder's label"""
     teacher_too: bool = False
     """apply other_weight to the teacher too (by default only the student, the shipped model)"""
@@ -84,7 +84,7 @@ def lever_presets() -> dict[str, Lever]:
         "other-w4": Lever("other-w4", other_weight=4.0),
         "cow-balance": Lever("cow-balance", cow_balance=8.0),
         "dyn-aug": Lever("dyn-aug", dyn_scale=0.5),
-        "trot-walking": Lever("trot-walking", trotting="walking"),
+        "trot-walking": Lever("trot-walking", trotting="as-walking"),
         "trot-drop": Lever("trot-drop", trotting="drop"),
         "win-30": Lever("win-30", window=30),
         "win-80": Lever("win-80", window=80),
@@ -176,7 +176,7 @@ def _training_labels(ds: Dataset, lever: Lever, which: str) -> tuple[np.ndarray,
     trot = np.array([beh[p] == TROTTING for p in ws.bout.tolist()], dtype=bool)
     y = ws.y.copy()
     keep = np.ones(len(ws), dtype=bool)
-    if lever.trotting == "walking":
+    if lever.trotting == "as-walking":
         y[trot] = WALKING
     elif lever.trotting == "drop":
         keep = ~trot
