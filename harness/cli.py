@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 from harness.assets import CHECKOUT, DEVICE_FW, FIXTURES, reports_root
 from harness.config.descriptor import VARIANT_NAMES
 from harness.config.thresholds import ACCEPTANCE_FILE
-from harness.device.linkfaults import DIRECTIONS, FAULT_KINDS, LinkFaults
+from harness.device.linkfaults import DIRECTIONS, FAULT_KINDS, UNITS, LinkFaults
 
 if TYPE_CHECKING:
     from harness.config.descriptor import ModelDescriptor
@@ -464,6 +464,7 @@ def _run_cases(args: argparse.Namespace, model: ModelDescriptor, fixtures: Fixtu
                                  hardware_map=Path(args.hardware_map) if args.hardware_map else None)
             run = run_device(target, fixtures, model, journal, resume=args.resume, limit=args.limit,
                              progress=progress, log=lambda m: None, depth=args.depth, link_faults=link_faults,
+                             link_proxy=args.link_proxy, part_bytes=args.part_bytes, abort_after=args.abort_after,
                              latency_budget_ms=t.max_latency_ms if t else None, meter=_meter(args))
         except TargetUnavailable as exc:
             print(f"hil: {args.target} target unavailable for {board}/{variant}: {exc}", file=sys.stderr)
@@ -541,9 +542,16 @@ def _validate_run(args: argparse.Namespace, model: ModelDescriptor, fixtures: Fi
             if getattr(args, opt):
                 raise ValueError(f"option {flag}: only with --mode stream: it would do nothing")
     else:
-        for opt in ("limit", "resume", "depth", "link_faults", "poison_window", "baseline", "meter", "json"):
+        for opt in ("limit", "resume", "depth", "link_faults", "poison_window", "baseline", "meter", "json",
+                    "link_unit", "link_proxy", "part_bytes", "abort_after"):
             if getattr(args, opt) not in (None, False):
                 raise ValueError(f"option --{opt.replace('_', '-')}: not used by --mode stream: it would do nothing")
+    if (args.link_unit or args.link_proxy) and not (args.link_faults or args.poison_window is not None):
+        flag = "--link-unit" if args.link_unit else "--link-proxy"
+        raise ValueError(f"option {flag}: only with --link-faults or --poison-window: it would do nothing")
+    if args.link_proxy and args.target not in ("qemu", "renode"):
+        raise ValueError(f"option --link-proxy: the proxy sits on an emulator's TCP socket; target {args.target} "
+                         "has none")
     if any(f < 0 for f in args.drop_frame or ()):
         raise ValueError(f"option --drop-frame: {min(args.drop_frame)}: frame numbers start at 0")
     if len(set(boards)) != len(boards) or len(set(variants)) != len(variants):
@@ -713,9 +721,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   "report count within the sample")
         print(f"hil: {sample}", file=sys.stderr)
     baseline = load_baseline(Path(args.baseline)) if args.baseline else None
-    link_faults = LinkFaults.parse(args.link_faults, args.link_seed, args.link_direction) if args.link_faults else None
+    unit = args.link_unit or "frame"
+    link_faults = LinkFaults.parse(args.link_faults, args.link_seed, args.link_direction, unit) \
+        if args.link_faults else None
     if args.poison_window is not None:
-        link_faults = replace(link_faults or LinkFaults({}, args.link_direction, args.link_seed),
+        link_faults = replace(link_faults or LinkFaults({}, args.link_direction, args.link_seed, unit=unit),
                               poison_window=args.poison_window)
     report_dir = _report_dir(args)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -739,7 +749,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if sample is not None:
         prov["sample"] = sample
     if link_faults is not None:
-        prov["link_faults"] = link_faults.describe()
+        prov["link_faults"] = link_faults.describe() + (", in a TCP proxy process" if args.link_proxy else "")
+    from harness.device.client import PART_BYTES
+    from harness.device.run import MAX_CONSECUTIVE_FAILURES
+
+    abort_after = MAX_CONSECUTIVE_FAILURES if args.abort_after is None else args.abort_after
+    prov["abort_policy"] = (f"the stream stops after {abort_after} windows in a row failed (--abort-after)"
+                            if abort_after else "never stop the stream (--abort-after 0)")
+    pb = PART_BYTES if args.part_bytes is None else args.part_bytes
+    prov["transfer"] = (f"windows in Parts of {pb} sample bytes and a Run" if pb and (args.depth or 1) == 1
+                        else "each window as one Infer frame")
     if args.baseline:
         prov["baseline"] = args.baseline
     out = write_report(runs, report_dir, prov, baseline)
@@ -767,13 +786,17 @@ def _cmd_bench_link(args: argparse.Namespace) -> int:
     args.board = args.board or PACKAGED_BOARDS[-1]
     board(args.board)
     fx = load_fixtures(Path(args.fixtures), model)
+    if args.stall_s is not None and not 0.0 < args.stall_s <= 60.0:
+        raise ValueError(f"option --stall-s: {args.stall_s} outside (0, 60] seconds")
+    common = {"seed": args.seed, "unit": args.unit, "proxy": args.proxy, "part_bytes": args.part_bytes,
+              "stall_s": args.stall_s, "log": lambda m: print(m, file=sys.stderr)}
     if args.quick:
-        rows = run_link_bench(fx, model, args.board, args.variant, limit=60, kinds=("all",),
-                              rates=(0.01,), seed=args.seed, log=lambda m: print(m, file=sys.stderr))
+        rows = run_link_bench(fx, model, args.board, args.variant, limit=60, kinds=args.kinds or ("all",),
+                              rates=args.rates or (0.01 if args.unit == "frame" else 0.001,), **common)
     else:
-        rows = run_link_bench(fx, model, args.board, args.variant, limit=args.limit, seed=args.seed,
-                              log=lambda m: print(m, file=sys.stderr))
-    print(format_link_bench(rows, args.board, args.variant))
+        rows = run_link_bench(fx, model, args.board, args.variant, limit=args.limit, kinds=args.kinds,
+                              rates=args.rates, **common)
+    print(format_link_bench(rows, args.board, args.variant, proxy=args.proxy, part_bytes=args.part_bytes))
     if args.out:
         Path(args.out).write_text(json.dumps(rows_as_json(rows), indent=1) + "\n")
         print(f"wrote {args.out}")
@@ -833,6 +856,46 @@ def _version() -> str:
     return harness_version()
 
 
+def _nonnegative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{v} must be at least 0")
+    return v
+
+
+def _part_bytes(text: str) -> int:
+    v = _nonnegative_int(text)
+    if v % 2:
+        raise argparse.ArgumentTypeError(f"{v} is odd: a part holds whole int16 values (0: whole windows)")
+    return v
+
+
+def _fault_kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    bad = [k for k in kinds if k not in (*FAULT_KINDS, "all")]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(f"{text!r}: kinds are {', '.join(FAULT_KINDS)} or all")
+    return kinds
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    out = []
+    for part in filter(None, (t.strip() for t in text.split(","))):
+        try:
+            r = float(part[:-1]) / 100 if part.endswith("%") else float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"rate {part!r} is not a number") from None
+        if not 0.0 < r <= 1.0:
+            raise argparse.ArgumentTypeError(f"rate {part!r} outside (0, 1]")
+        out.append(r)
+    if not out:
+        raise argparse.ArgumentTypeError(f"{text!r}: no rate given")
+    return tuple(out)
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -868,6 +931,9 @@ def _kd_args(p: argparse.ArgumentParser) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from harness.device.client import PART_BYTES
+    from harness.device.run import MAX_CONSECUTIVE_FAILURES
+
     p = argparse.ArgumentParser(prog="hil", description="Cattle-collar classifier HIL harness")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -956,6 +1022,18 @@ def _build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--limit", type=_positive_int, default=None, help="only the first N windows (default all)")
     bl.add_argument("--link-seed", "--seed", dest="seed", type=int, default=1,
                     help="fault seed (default %(default)s; --seed is the old name)")
+    bl.add_argument("--unit", default="frame", choices=UNITS,
+                    help="faults drawn per frame or per byte (default %(default)s)")
+    bl.add_argument("--kinds", type=_fault_kinds, default=None, metavar="K[,K...]",
+                    help=f"fault kinds, of {', '.join(FAULT_KINDS)} and all (default: each, then all)")
+    bl.add_argument("--rates", type=_rates, default=None, metavar="R[,R...]",
+                    help="rates per unit, 0..1 or N%% (default 0.1%%,1%%,5%% per frame; 0.1%%,1%% per byte)")
+    bl.add_argument("--stall-s", type=float, default=None,
+                    help="stall length in seconds (default 2 per frame, 0.2 per byte)")
+    bl.add_argument("--proxy", action="store_true",
+                    help="inject in a TCP proxy process on the socket path, not inside the harness")
+    bl.add_argument("--part-bytes", type=_part_bytes, default=None, metavar="N",
+                    help=f"sample bytes per Part frame (0: whole windows; default {PART_BYTES})")
     bl.add_argument("--out", default=None, help="also write the rows as JSON here")
     _models_and_fixtures(bl)
     bl.set_defaults(func=_cmd_bench_link)
@@ -1059,6 +1137,17 @@ def _build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--link-seed", type=int, default=0, help="seed of the injected link faults (default 0)")
     rn.add_argument("--link-direction", default="both", choices=DIRECTIONS,
                     help="where link faults are injected (default both)")
+    rn.add_argument("--link-unit", default=None, choices=UNITS,
+                    help="what a --link-faults rate is per: a frame or a byte (default frame)")
+    rn.add_argument("--link-proxy", action="store_true",
+                    help="inject the link faults in a TCP proxy process between the harness and the emulator's "
+                    "socket (the real transport path) instead of inside the harness")
+    rn.add_argument("--part-bytes", type=_part_bytes, default=None, metavar="N",
+                    help=f"window mode: sample bytes per Part frame (even; 0: each window as one Infer frame; "
+                    f"default {PART_BYTES}; at --depth > 1 windows go whole)")
+    rn.add_argument("--abort-after", type=_nonnegative_int, default=None, metavar="N",
+                    help=f"stop the stream after N windows in a row failed (0: never; default "
+                    f"{MAX_CONSECUTIVE_FAILURES}); the report states the policy")
     rn.add_argument("--poison-window", type=int, default=None, metavar="ID",
                     help="damage every transmission of this window: it fails, is reported, and the run goes on")
     rn.add_argument("--report", default=None, metavar="DIR",

@@ -69,6 +69,7 @@ def render_proto_defs() -> str:
         f"#define PROTO_MAX_FRAME {m.MAX_FRAME}u",
         f"#define PROTO_MAX_ENCODED {m.MAX_ENCODED}u",
         f"#define PROTO_MAX_SCORES {m.MAX_SCORES}u",
+        f"#define PROTO_MAX_PARTS {m.MAX_PARTS}u",
         "#define PROTO_CRC_INIT 0xFFFFu",
         "#define PROTO_HDR_OFF_VERSION 0u",
         "#define PROTO_HDR_OFF_TYPE 1u",

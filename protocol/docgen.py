@@ -27,6 +27,8 @@ _NOTES = {
     "Infer": {"samples": "sample-major"},
     "Error": {"offending_seq": "0xFFFF when the frame had none"},
     "Info": {"stack_used": "stack high-water mark in bytes"},
+    "Part": {"data": "sample bytes index x part_bytes onwards"},
+    "Held": {"have": "bit i set: part i held"},
 }
 _ERROR_MEANING = {
     ErrorCode.NONE: "(not sent)",

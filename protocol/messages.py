@@ -27,6 +27,7 @@ __all__ = [
     "HEADER_SIZE",
     "MAX_ENCODED",
     "MAX_FRAME",
+    "MAX_PARTS",
     "MAX_PAYLOAD",
     "MAX_SCORES",
     "PROTOCOL_VERSION",
@@ -34,16 +35,19 @@ __all__ = [
     "Counters",
     "Error",
     "Frame",
+    "Held",
     "Hello",
     "Infer",
     "Info",
     "Log",
     "Message",
     "MsgType",
+    "Part",
     "Ping",
     "Pong",
     "Result",
     "RotationSet",
+    "Run",
     "Samples",
     "SamplesAck",
     "ScoreKind",
@@ -60,8 +64,10 @@ __all__ = [
     "message_types",
 ]
 
-PROTOCOL_VERSION = 2
-"""2: Result.input_crc became a CRC-32 (was the frame's CRC-16 over the same bytes)."""
+PROTOCOL_VERSION = 3
+"""2: Result.input_crc became a CRC-32 (was the frame's CRC-16 over the same bytes). 3: windows may
+be sent in parts (Part, Run, Held), each part a frame with its own CRC, so a damaged byte costs a
+part of a window, not the whole."""
 MAX_PAYLOAD = 1600
 """Largest payload either side accepts: a 256-sample 3-axis window (1,536 bytes) plus its header."""
 MAX_SCORES = 8
@@ -82,6 +88,8 @@ class MsgType(IntEnum):
     SET_ROTATION = 0x05
     STREAM_START = 0x06
     SAMPLES = 0x07
+    PART = 0x08
+    RUN = 0x09
     INFO = 0x81
     RESULT = 0x82
     PONG = 0x83
@@ -89,6 +97,7 @@ class MsgType(IntEnum):
     ROTATION_SET = 0x85
     STREAM_STARTED = 0x86
     SAMPLES_ACK = 0x87
+    HELD = 0x88
     LOG = 0xF0
     ERROR = 0xFF
 
@@ -240,6 +249,66 @@ class Result(_Msg):
     scores: tuple[float, ...] | tuple[int, ...]
     cycles: int
     input_crc: int
+
+
+MAX_PARTS = 32
+"""Parts one window may be sent in: the device keeps which it holds in a 32-bit mask."""
+
+
+@dataclass(frozen=True)
+class Part(_Msg):
+    """Part ``index`` of transfer ``transfer`` of window ``window_id``: bytes ``index * part_bytes``
+    onwards of the window's sample bytes (int16 LE, sample-major), ``part_bytes`` of them except in
+    the last part. A part of another (window, transfer) than the one the device stages starts a new
+    one. Not answered (a Part of the wrong shape is refused with Error PAYLOAD): the Run is."""
+
+    TYPE = MsgType.PART
+    _SCHEMA = cs.Struct(
+        "window_id" / cs.Int32ul,
+        "transfer" / cs.Int16ul,
+        "n_samples" / cs.Int16ul,
+        "channels" / cs.Int8ul,
+        "part_bytes" / cs.Int16ul,
+        "index" / cs.Int8ul,
+        "data" / cs.GreedyBytes,
+    )
+    window_id: int
+    transfer: int
+    n_samples: int
+    channels: int
+    part_bytes: int
+    index: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Run(_Msg):
+    """Classify the window staged from Parts: answered with its Result when the device holds every
+    part of this (window, transfer), else with Held (which parts it holds; nothing runs); Error
+    PAYLOAD when the shape is not the model's window."""
+
+    TYPE = MsgType.RUN
+    _SCHEMA = cs.Struct("window_id" / cs.Int32ul, "transfer" / cs.Int16ul, "n_samples" / cs.Int16ul,
+                        "channels" / cs.Int8ul, cs.Terminated)
+    window_id: int
+    transfer: int
+    n_samples: int
+    channels: int
+
+
+@dataclass(frozen=True)
+class Held(_Msg):
+    """The reply to a Run that found a part missing: which parts of that (window, transfer) the
+    device holds (bit i of ``have``: part i) of ``n_parts`` (0: it stages none of that transfer).
+    Never cached: an incomplete Run is idempotent."""
+
+    TYPE = MsgType.HELD
+    _SCHEMA = cs.Struct("window_id" / cs.Int32ul, "transfer" / cs.Int16ul, "n_parts" / cs.Int8ul,
+                        "have" / cs.Int32ul, cs.Terminated)
+    window_id: int
+    transfer: int
+    n_parts: int
+    have: int
 
 
 @dataclass(frozen=True)
@@ -405,10 +474,10 @@ class Error(_Msg):
 
 
 Message = (Hello | Info | Infer | Result | Ping | Pong | Stats | Counters | Log | Error | SetRotation | RotationSet
-           | StreamStart | StreamStarted | Samples | SamplesAck)
+           | StreamStart | StreamStarted | Samples | SamplesAck | Part | Run | Held)
 _BY_TYPE: dict[int, type[_Msg]] = {
     c.TYPE: c for c in (Hello, Info, Infer, Result, Ping, Pong, Stats, Counters, Log, Error, SetRotation,
-                        RotationSet, StreamStart, StreamStarted, Samples, SamplesAck)
+                        RotationSet, StreamStart, StreamStarted, Samples, SamplesAck, Part, Run, Held)
 }
 
 

@@ -221,6 +221,19 @@ BAD: list[tuple[str, Callable[[Path], list[str]], str]] = [
      "option --image: an image is built for one board"),
     ("models folder missing", lambda t: ["run", "--models", str(t / "models")], "reference file missing for variant"),
     ("bad link fault spec", lambda t: ["run", "--link-faults", "flip:lots"], "rate 'lots' is not a number"),
+    ("link unit without faults", lambda t: ["run", "--link-unit", "byte"],
+     "--link-unit: only with --link-faults or --poison-window"),
+    ("link proxy without faults", lambda t: ["run", "--link-proxy"],
+     "--link-proxy: only with --link-faults or --poison-window"),
+    ("link proxy on a board", lambda t: ["run", "--target", "board", "--port", "/dev/null", "--link-proxy",
+                                         "--link-faults", "flip:0.01"], "--link-proxy: the proxy sits on an emulator"),
+    ("part bytes odd", lambda t: ["run", "--part-bytes", "47"], "47 is odd: a part holds whole int16 values"),
+    ("part bytes in stream mode", lambda t: ["run", "--mode", "stream", "--part-bytes", "48"],
+     "--part-bytes: not used by --mode stream"),
+    ("abort policy negative", lambda t: ["run", "--abort-after", "-1"], "-1 must be at least 0"),
+    ("bench link unknown kind", lambda t: ["bench", "link", "--kinds", "zap"], "'zap': kinds are drop, flip"),
+    ("bench link rate above 1", lambda t: ["bench", "link", "--rates", "2"], "rate '2' outside (0, 1]"),
+    ("bench link stall of 0 s", lambda t: ["bench", "link", "--stall-s", "0"], "--stall-s: 0.0 outside (0, 60]"),
     ("resume with a header-less journal", lambda t: ["run", "--board", "collar", "--variant", "w8a16", "--resume",
                                                      "--report", _journal(t)],
      "the first line is not the journal's header"),
@@ -347,7 +360,8 @@ def test_a_failed_window_is_reported_by_name_and_the_other_boards_still_run(
     assert [r["board"] for r in runs] == ["collar", "eartag"]
     for r in runs:
         assert r["n_verified"] == 11 and [f["index"] for f in r["failures"]] == [7]
-        assert "device saw a damaged request" in r["failures"][0]["reason"]
+        assert "parts still missing after 8 rounds" in r["failures"][0]["reason"]
+        assert "device missing 7 of 7 parts" in r["failures"][0]["reason"]
         failed = [c for c in r["checks"] if not c[1]]
         assert [c[0] for c in failed] == ["every window verified", "retry rate"], failed
         assert "window 7:" in failed[0][2]

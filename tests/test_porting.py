@@ -40,7 +40,8 @@ def test_the_example_device_answers_hello_ping_and_refuses_what_it_does_not_serv
         assert (info.board, info.build_id, info.window_len, info.n_classes) == ("example-host", "porting-guide", 50, 4)
         assert c.ping(b"\x00\x01 porting \xff" * 20) == b"\x00\x01 porting \xff" * 20
         with pytest.raises(DeviceError, match="UNKNOWN_TYPE"):
-            c.infer(1, np.zeros((50, 3), np.int16))
+            c.infer(1, np.zeros((50, 3), np.int16))  # sent in Parts; the refused Run makes the client go whole
+        assert c.part_bytes == 0 and c.stats.parts_sent > 0
         assert c.stats.logs == ["example device up"] and c.stats.retries == 0
     finally:
         c.close()

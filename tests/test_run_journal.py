@@ -124,7 +124,7 @@ class _ResettingDevice:
         self.boot = 1
         self.hellos: list[int | None] = []
 
-    def start_infer(self, i: int, x: object) -> None:
+    def start_infer(self, i: int, x: object, whole: bool = False) -> None:
         pass
 
     def finish_infer(self, i: int, x: object) -> tuple[object, list[str]]:
@@ -235,7 +235,7 @@ class _CountingDevice:
         self.stats = LinkStats()
         self.sent: list[int] = []
 
-    def start_infer(self, i: int, x: object) -> None:
+    def start_infer(self, i: int, x: object, whole: bool = False) -> None:
         self.sent.append(i)
 
     def finish_infer(self, i: int, x: object) -> tuple[object, list[str]]:

@@ -16,6 +16,7 @@ import serial
 
 from protocol import (
     MAX_ENCODED,
+    MAX_PARTS,
     PROTOCOL_VERSION,
     Counters,
     Deframer,
@@ -23,15 +24,18 @@ from protocol import (
     ErrorCode,
     Frame,
     FrameError,
+    Held,
     Hello,
     Infer,
     Info,
     Log,
     Message,
+    Part,
     Ping,
     Pong,
     Result,
     RotationSet,
+    Run,
     Samples,
     SamplesAck,
     SetRotation,
@@ -157,6 +161,10 @@ def open_transport(url: str, timeout: float = 0.05, connect_timeout: float = 10.
     return ser
 
 
+PART_BYTES = 48
+"""Sample bytes per Part (8 samples of 3 axes): chosen by ``hil bench link --part-bytes``, see
+docs/link.md."""
+
 LINK_ERROR_CODES = frozenset({ErrorCode.CRC, ErrorCode.COBS, ErrorCode.LENGTH, ErrorCode.OVERRUN})
 """Error codes that say the frame was damaged on the link: the request is resent at once."""
 UNTRUSTED_SEQ = 0xFFFF
@@ -167,6 +175,8 @@ class LinkStats:
     """Link statistics of one client: every resend with its reason, bad and stale frames, resets."""
 
     retries: int = 0
+    parts_sent: int = 0
+    """Part frames written, resends included"""
     bad_frames: int = 0
     stale_frames: int = 0
     retry_reasons: dict[str, int] = field(default_factory=dict)
@@ -174,7 +184,8 @@ class LinkStats:
     resets: list[DeviceReset] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        return {"retries": self.retries, "bad_frames": self.bad_frames, "stale_frames": self.stale_frames,
+        return {"retries": self.retries, "parts_sent": self.parts_sent, "bad_frames": self.bad_frames,
+                "stale_frames": self.stale_frames,
                 "retry_reasons": dict(sorted(self.retry_reasons.items()))}
 
 
@@ -184,7 +195,7 @@ class _Pending:
 
     msg: Message
     wire: bytes
-    expect: type
+    expect: type | tuple[type, ...]
     timeout: float
     sent_at: float
     reasons: list[str] = field(default_factory=list)
@@ -194,8 +205,30 @@ class _Pending:
     """set when a resend was due but the budget was spent: the request fails at once with this"""
     rebooted: bool = False
     """the device's boot frame arrived while this request was outstanding"""
-    blind_resend_at: float = -1e9
-    """when it was last resent on evidence that names no sequence number"""
+    blind: int = 0
+    """resends made on evidence attributed to it by order (of ``reasons``)"""
+
+    @property
+    def counted(self) -> int:
+        """Resends that count against the retry budget: those on evidence that named it, and timeouts."""
+        return len(self.reasons) - self.blind
+
+
+@dataclass
+class _Transfer:
+    """A window in flight: sent as Parts and a Run, or as one Infer (``part_bytes`` 0)."""
+
+    transfer: int
+    n_samples: int
+    channels: int
+    data: bytes
+    part_bytes: int
+    run_seq: int
+    """the Run (or the Infer) whose reply is the Result"""
+
+    @property
+    def n_parts(self) -> int:
+        return -(-len(self.data) // self.part_bytes) if self.part_bytes else 0
 
 
 class DeviceClient:
@@ -205,18 +238,37 @@ class DeviceClient:
     number (the device answers a repeat from its reply cache, so an inference never runs twice)
     at once when the device reports a damaged frame (Error CRC/COBS/LENGTH/OVERRUN for it, or an
     Error whose header could not be trusted), when a damaged frame arrives while it waits, and
-    after a timeout; at most ``retries`` resends per request. Only replies to sequence numbers
+    after a timeout; at most ``retries`` resends per request (besides those on evidence attributed
+    by order, BLIND_RESENDS). Only replies to sequence numbers
     that were sent and are still outstanding are accepted; anything else is counted as stale.
+
+    Evidence that names no sequence number (an untrusted Error, a damaged reply) is attributed by
+    order: the device answers frames in the order they arrive, so it concerns the request whose
+    last transmission is the oldest of those without a reply (a resend goes to the back of that
+    order; with one request outstanding it is that one, its resend damaged too). By the same
+    order, a reply to a request sent once means every request transmitted before it that has no
+    reply was lost: those are resent at once. A superfluous resend costs one repeat answered from
+    the cache; a missed one would cost a timeout.
+
+    Windows go as Parts of ``part_bytes`` sample bytes, each its own frame with its own CRC and no
+    reply, then a Run (protocol version 3): a damaged byte costs one part; a Run that finds a part
+    missing is answered with Held (the parts the device holds), and only the missing parts are
+    sent again, with a new Run. ``part_bytes`` 0 sends a window as one Infer frame (as at depth >
+    1, where two windows would share the device's one staging buffer).
 
     Args:
         ser: an open pyserial port.
         baudrate: the link's bit rate (sets the transfer part of every timeout).
         latency_budget_s: the longest the device may compute one reply.
-        retries: resends of one request before it fails.
+        retries: resends of one request before it fails (and rounds of part resends of one window).
+        part_bytes: sample bytes per Part (even; 0: whole windows as one Infer).
     """
 
     def __init__(self, ser: serial.SerialBase, where: str, baudrate: int = 115200, latency_budget_s: float = 5.0,
-                 retries: int = 8, on_log: Callable[[str], None] | None = None) -> None:
+                 retries: int = 8, on_log: Callable[[str], None] | None = None, part_bytes: int = PART_BYTES) -> None:
+        if part_bytes < 0 or part_bytes % 2:
+            raise ValueError(f"part_bytes {part_bytes}: an even number of bytes (whole int16 values), or 0 for "
+                             "whole windows")
         self.ser = ser
         self.where = where
         self.baudrate = baudrate
@@ -228,8 +280,11 @@ class DeviceClient:
         self.stats = LinkStats()
         self.on_log = on_log
         self._out: dict[int, _Pending] = {}
-        self._inflight: dict[int, int] = {}
-        """window id -> sequence number of its Infer"""
+        self.part_bytes = part_bytes
+        self._transfer = 0
+        self._inflight: dict[int, _Transfer] = {}
+        """window id -> its transfer in flight"""
+
         self._rtt: dict[type, tuple[float, float]] = {}
         """per request type: smoothed round trip and its mean deviation (RFC 6298), from replies
         that needed no resend"""
@@ -254,7 +309,7 @@ class DeviceClient:
         est = self._rtt.get(type(p.msg))
         if est is None:
             return p.timeout
-        rto = max(self.MIN_RTO_S, 2 * est[0] + 4 * est[1]) * 2 ** len(p.reasons)
+        rto = max(self.MIN_RTO_S, 2 * est[0] + 4 * est[1]) * 2 ** p.counted
         return min(p.timeout, rto)
 
     def _measured(self, p: _Pending) -> None:
@@ -267,11 +322,6 @@ class DeviceClient:
         else:
             srtt, var = est
             self._rtt[type(p.msg)] = (0.875 * srtt + 0.125 * rtt, 0.75 * var + 0.25 * abs(srtt - rtt))
-
-    def _resend_gap(self, p: _Pending) -> float:
-        """How long after a resend made on evidence that names no sequence number (an untrusted
-        Error, a damaged reply) more such evidence is taken as coming from the same damage."""
-        return len(p.wire) * 10 / self.baudrate + 0.05
 
     # ---- framing
     def _next_seq(self) -> int:
@@ -287,9 +337,19 @@ class DeviceClient:
         except (serial.SerialException, OSError) as exc:
             raise ConnectionError(f"{self.where}: write failed: {exc}") from exc
 
-    def _resend(self, seq: int, reason: str) -> None:
+    BLIND_RESENDS = 32
+    """Resends of one request on evidence attributed to it by order, at most. They are guesses (a
+    damaged Part's Error lands on the Run after it) and cheap ones, so they count apart from
+    ``retries``, and they neither back off the timeout nor spend the budget; past this many the
+    evidence is ignored and the timeout still stands."""
+
+    def _resend(self, seq: int, reason: str, blind: bool = False) -> None:
         p = self._out[seq]
-        if len(p.reasons) >= self.retries:
+        if blind:
+            if p.blind >= self.BLIND_RESENDS:
+                return
+            p.blind += 1
+        elif p.counted >= self.retries:
             p.gave_up = reason  # budget spent: the waiter fails it now, no timeout to wait for
             return
         p.reasons.append(reason)
@@ -299,11 +359,10 @@ class DeviceClient:
         self._write(b"\x00" + p.wire)  # end any half-frame on the device side, then resend
 
     def _resend_unanswered(self, reason: str) -> None:
-        now = time.monotonic()
-        for seq, p in list(self._out.items()):
-            if p.reply is None and now - p.blind_resend_at >= self._resend_gap(p):
-                p.blind_resend_at = now
-                self._resend(seq, reason)
+        """Resend the request this evidence (naming no sequence number) is about, by order (class doc)."""
+        waiting = [(p.sent_at, seq) for seq, p in self._out.items() if p.reply is None and p.gave_up is None]
+        if waiting:
+            self._resend(min(waiting)[1], reason, blind=True)
 
     def _pump(self, deadline: float) -> None:
         """Read until ``deadline`` or until at least one chunk was handled; sort what arrived."""
@@ -340,6 +399,10 @@ class DeviceClient:
             return
         p.reply = ev
         p.replied_at = time.monotonic()
+        if not p.reasons:  # sent once: every request transmitted before it and not answered was lost
+            for seq, q in list(self._out.items()):
+                if q.reply is None and q.gave_up is None and q.sent_at < p.sent_at:
+                    self._resend(seq, "device answered a later request first", blind=True)
 
     def _on_log(self, log: Log) -> None:
         self.stats.logs.append(log.text)
@@ -352,7 +415,7 @@ class DeviceClient:
             self.on_log(f"{self.where}: device log: {log.text}")
 
     # ---- requests
-    def _start(self, msg: Message, expect: type, reply_bytes: int = 128) -> int:
+    def _start(self, msg: Message, expect: type | tuple[type, ...], reply_bytes: int = 128) -> int:
         seq = self._next_seq()
         wire = encode_frame(msg, seq)
         self._out[seq] = _Pending(msg, wire, expect, self.timeout_for(len(wire), reply_bytes), time.monotonic())
@@ -375,7 +438,7 @@ class DeviceClient:
                         f"times, the last: {p.gave_up} (resends: {_count(p.reasons)})", p.reasons)
                 deadline = p.sent_at + self._attempt_timeout(p)
                 if time.monotonic() >= deadline:
-                    if len(p.reasons) >= self.retries:
+                    if p.counted >= self.retries:
                         raise DeviceTimeout(
                             f"{self.where}: no reply to {type(p.msg).__name__} seq {seq} after "
                             f"{len(p.reasons) + 1} attempts (resends: {_count(p.reasons)})", p.reasons)
@@ -391,7 +454,7 @@ class DeviceClient:
         finally:
             del self._out[seq]
 
-    def _check(self, f: Frame, seq: int, expect: type) -> Message:
+    def _check(self, f: Frame, seq: int, expect: type | tuple[type, ...]) -> Message:
         if isinstance(f.msg, Error):
             code = ErrorCode(f.msg.code).name if f.msg.code in ErrorCode._value2member_map_ else f.msg.code
             if f.msg.code == ErrorCode.VERSION:
@@ -399,7 +462,8 @@ class DeviceClient:
                                        f"speaks {PROTOCOL_VERSION}")
             raise DeviceError(f"{self.where}: device refused seq {seq}: {code} (detail {f.msg.detail})")
         if not isinstance(f.msg, expect):
-            raise DeviceError(f"{self.where}: expected {expect.__name__} for seq {seq}, got {type(f.msg).__name__}")
+            want = " or ".join(e.__name__ for e in expect) if isinstance(expect, tuple) else expect.__name__
+            raise DeviceError(f"{self.where}: expected {want} for seq {seq}, got {type(f.msg).__name__}")
         return f.msg
 
     def request(self, msg: Message, expect: type, reply_bytes: int = 128) -> Message:
@@ -437,25 +501,83 @@ class DeviceClient:
         self.start_infer(window_id, window)
         return self.finish_infer(window_id, window)[0]
 
-    def start_infer(self, window_id: int, window: np.ndarray) -> None:
-        """Send an Infer without waiting (pipelining); finish_infer collects its reply."""
+    def start_infer(self, window_id: int, window: np.ndarray, whole: bool = False) -> None:
+        """Send a window without waiting (pipelining); finish_infer collects its reply. The window
+        goes as Parts and a Run, or as one Infer with ``whole`` (or ``part_bytes`` 0, or a window
+        no larger than one part)."""
         x = np.ascontiguousarray(window, dtype="<i2")
-        msg = Infer(window_id, int(x.shape[0]), int(x.shape[1]), tuple(int(v) for v in x.ravel()))
-        self._inflight[window_id] = self._start(msg, Result)
+        n, ch = int(x.shape[0]), int(x.shape[1])
+        data = x.tobytes()
+        self._transfer = self._transfer % 0xFFFF + 1
+        if whole or not self.part_bytes or len(data) <= self.part_bytes:
+            seq = self._start(Infer(window_id, n, ch, tuple(int(v) for v in x.ravel())), Result)
+            self._inflight[window_id] = _Transfer(self._transfer, n, ch, data, 0, seq)
+            return
+        pb = max(self.part_bytes, (-(-len(data) // MAX_PARTS) + 1) // 2 * 2)  # at most MAX_PARTS parts
+        t = _Transfer(self._transfer, n, ch, data, pb, 0)
+        self._send_parts(window_id, t, range(t.n_parts))
+        t.run_seq = self._start(Run(window_id, t.transfer, n, ch), (Result, Held))
+        self._inflight[window_id] = t
+
+    def _send_parts(self, window_id: int, t: _Transfer, which: range | list[int]) -> None:
+        """Write these parts (no reply comes to a Part: the Run's reply says what arrived)."""
+        pb = t.part_bytes
+        wire = b"".join(encode_frame(Part(window_id, t.transfer, t.n_samples, t.channels, pb, i,
+                                          t.data[i * pb:(i + 1) * pb]), self._next_seq()) for i in which)
+        self.stats.parts_sent += len(which)
+        self._write(wire)
+
+    def _finish_transfer(self, window_id: int, t: _Transfer) -> tuple[Result, list[str]]:
+        """The Result of one transfer. A Run answered with Held (a part missing) has the missing
+        parts sent again and a new Run, at most ``retries`` rounds."""
+        reasons: list[str] = []
+        for rounds in range(self.retries + 1):
+            try:
+                r, why = self._finish(t.run_seq)
+            except DeviceError as exc:
+                if not t.part_bytes or "UNKNOWN_TYPE" not in str(exc):
+                    raise
+                # firmware that serves Infer but not Parts (a port of the protocol may leave them
+                # out): from now on every window goes whole
+                self.part_bytes = 0
+                if self.on_log:
+                    self.on_log(f"{self.where}: the device does not serve Run ({exc}): windows go as one Infer")
+                t.part_bytes = 0
+                t.run_seq = self._start(Infer(window_id, t.n_samples, t.channels,
+                                              tuple(int(v) for v in np.frombuffer(t.data, "<i2"))), Result)
+                r, why = self._finish(t.run_seq)
+            reasons += why
+            if isinstance(r, Result):
+                return r, reasons
+            assert isinstance(r, Held)
+            if r.window_id != window_id or r.transfer != t.transfer or r.n_parts not in (0, t.n_parts):
+                raise DeviceError(f"{self.where}: Held for window {r.window_id} transfer {r.transfer} in {r.n_parts} "
+                                  f"parts, expected window {window_id} transfer {t.transfer} in {t.n_parts}")
+            missing = [i for i in range(t.n_parts) if not r.have >> i & 1] if r.n_parts else list(range(t.n_parts))
+            if rounds == self.retries:
+                break
+            reason = f"device missing {len(missing)} of {t.n_parts} parts"
+            reasons.append(reason)
+            self.stats.retries += 1
+            key = "device missing parts"
+            self.stats.retry_reasons[key] = self.stats.retry_reasons.get(key, 0) + 1
+            self._send_parts(window_id, t, missing)
+            t.run_seq = self._start(Run(window_id, t.transfer, t.n_samples, t.channels), (Result, Held))
+        raise WindowLinkFailure(f"{self.where}: window {window_id}: parts still missing after {self.retries} "
+                                f"rounds of resends (resends: {_count(reasons)})", reasons)
 
     def finish_infer(self, window_id: int, window: np.ndarray) -> tuple[Result, list[str]]:
         """The verified Result of a window started with start_infer, and the reasons of its resends.
 
         A Result whose CRC-32 of the received samples differs from what was sent (a corruption the
-        frame CRC missed) is sent once more under a new sequence number; a second mismatch raises
+        frame CRCs missed) is sent once more as a new transfer; a second mismatch raises
         CorruptedInput. Raises DeviceTimeout or DeviceError when the window cannot be verified."""
         x = np.ascontiguousarray(window, dtype="<i2")
         reasons: list[str] = []
-        seq = self._inflight.pop(window_id)
+        t = self._inflight.pop(window_id)
         for attempt in range(2):
-            r, why = self._finish(seq)
+            r, why = self._finish_transfer(window_id, t)
             reasons += why
-            assert isinstance(r, Result)
             try:
                 self.verify_result(r, window_id, x)
                 return r, reasons
@@ -468,15 +590,15 @@ class DeviceClient:
                     self.stats.retry_reasons.get("input CRC-32 mismatch", 0) + 1
                 if self.on_log:
                     self.on_log(str(exc))
-                self.start_infer(window_id, x)
-                seq = self._inflight.pop(window_id)
+                self.start_infer(window_id, x, whole=not t.part_bytes)
+                t = self._inflight.pop(window_id)
         raise AssertionError("unreachable")
 
     def abandon(self, window_id: int) -> None:
-        """Forget an in-flight window (its reply, if it ever comes, is then stale)."""
-        seq = self._inflight.pop(window_id, None)
-        if seq is not None:
-            self._out.pop(seq, None)
+        """Forget an in-flight window (its replies, if they ever come, are then stale)."""
+        t = self._inflight.pop(window_id, None)
+        if t is not None:
+            self._out.pop(t.run_seq, None)
 
     @staticmethod
     def verify_result(r: Result, window_id: int, x: np.ndarray) -> None:

@@ -266,7 +266,8 @@ class _Journal:
 WINDOW_ERRORS = (DeviceError, DeviceTimeout)
 """Failures that end one window, not the run."""
 MAX_CONSECUTIVE_FAILURES = 5
-"""After this many windows failed in a row, the device counts as gone: the stream stops and the
+"""The default abort policy (``abort_after``): after this many windows failed in a row, the device
+counts as gone: the stream stops and the
 remaining windows are journalled as failed with that reason."""
 
 
@@ -280,6 +281,7 @@ def stream_windows(
     progress: Callable[[Iterator[int], int], Iterator[int]] | None = None,
     depth: int = 1,
     check_every: int = 50,
+    abort_after: int = MAX_CONSECUTIVE_FAILURES,
 ) -> StreamOutcome:
     """Send every window of ``x`` (int16[N, T, 3] calibrated counts) not yet journalled.
 
@@ -289,7 +291,8 @@ def stream_windows(
     encoded window). Depth 1 keeps the device's receive interrupts out of the measured inference,
     which the QEMU targets need for exact instruction counts. The boot counter is checked (a
     hello) after every failed window and every ``check_every`` windows, so a reset is named with
-    the window after which it was seen.
+    the window after which it was seen. After ``abort_after`` windows failed in a row (0: never)
+    the stream stops, and every window not tried is journalled as failed with that reason.
     """
     n = len(x) if limit is None else min(limit, len(x))
     journal.parent.mkdir(parents=True, exist_ok=True)
@@ -354,12 +357,13 @@ def stream_windows(
             for i in it:
                 while len(inflight) >= depth:
                     settle()
-                if streak >= MAX_CONSECUTIVE_FAILURES:
-                    outcome.aborted = (f"{MAX_CONSECUTIVE_FAILURES} windows in a row failed; the last: "
+                if abort_after and streak >= abort_after:
+                    outcome.aborted = (f"{abort_after} windows in a row failed (abort policy --abort-after "
+                                       f"{abort_after}); the last: "
                                        f"{failed[max(failed)].reason}")
                     break
                 inflight.append((i, time.perf_counter()))
-                client.start_infer(i, x[i])
+                client.start_infer(i, x[i], whole=depth > 1)
                 outcome.sent += 1
             while inflight:
                 settle()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -22,6 +23,7 @@ from harness.config.thresholds import Thresholds
 from harness.data.fixtures import FixtureSet
 from harness.device.client import DeviceClient, DeviceError, DeviceTimeout, ModelMismatch, fault_text, open_transport
 from harness.device.linkfaults import FaultyPort, LinkFaults
+from harness.device.linkproxy import LinkProxy
 from harness.device.run import RunHeader, WindowResult, harness_version, inputs_sha256, stream_windows
 from harness.device.targets.base import Target, WrongBoard
 from harness.energy import MEASURE_WINDOWS, EnergyEstimate, PowerMeter, estimate_energy, measure_energy
@@ -260,6 +262,9 @@ def run_device(
     reference: Reference | None = None,
     depth: int | None = None,
     link_faults: LinkFaults | None = None,
+    link_proxy: bool = False,
+    part_bytes: int | None = None,
+    abort_after: int | None = None,
     latency_budget_ms: float | None = None,
     meter: PowerMeter | None = None,
 ) -> DeviceRun:
@@ -273,10 +278,14 @@ def run_device(
     ``reference`` is given.
 
     ``depth``: requests in flight (default 1 on the emulators, QEMU and Renode, for exact instruction
-    counts; 2 on boards, so the device never waits for the link). ``link_faults``: inject seeded link faults between
-    the harness and the device (harness.device.linkfaults). ``meter``: measure the energy per inference
-    with this power meter over a batch of MEASURE_WINDOWS inferences after the stream (real boards;
-    the report then says "measured"); without one the energy is the board-table estimate."""
+    counts; 2 on boards, so the device never waits for the link). ``link_faults``: inject seeded
+    link faults between the harness and the device (harness.device.linkfaults), inside the harness
+    or, with ``link_proxy``, in a TCP proxy process on the real transport path
+    (harness.device.linkproxy). ``meter``: measure the energy per inference with this power meter
+    over a batch of MEASURE_WINDOWS inferences after the stream (real boards; the report then says
+    "measured"); without one the energy is the board-table estimate. ``part_bytes``: sample bytes per
+    Part (default the client's PART_BYTES; 0: whole windows). ``abort_after``: stop the stream after this
+    many windows in a row failed (default MAX_CONSECUTIVE_FAILURES; 0: never)."""
     t_start = time.monotonic()
     if depth is None:
         depth = 1 if target.kind in ("qemu", "renode") else 2
@@ -286,14 +295,21 @@ def run_device(
     keys = list(zip(ws.bout[:n].tolist(), ws.start[:n].tolist(), strict=True))
     ref = reference or load_reference(model, target.variant, x[:n], keys)
     board = BOARDS[target.board]
-    with target:
+    proxy_summary = ""
+    proxy_counts: dict[str, dict[str, int]] = {}
+    with target, tempfile.TemporaryDirectory(prefix="hil-proxy-") as proxy_dir, contextlib.ExitStack() as stack:
         url = target.start()
+        proxy = None
+        if link_faults is not None and link_proxy:
+            proxy = stack.enter_context(LinkProxy(link_faults, Path(proxy_dir) / "injected.json"))
+            url = proxy.start(url)
         ser = open_transport(url)
-        if link_faults is not None:
+        if link_faults is not None and proxy is None:
             ser = FaultyPort(ser, link_faults)  # type: ignore[assignment]
         budget_s = (latency_budget_ms if latency_budget_ms is not None else 1000.0) / 1e3
         budget_s = budget_s * (20.0 if target.kind in ("qemu", "renode") else 1.5) + 1.0
-        client = DeviceClient(ser, target.description, latency_budget_s=budget_s, on_log=log)
+        client = DeviceClient(ser, target.description, latency_budget_s=budget_s, on_log=log,
+                              **({} if part_bytes is None else {"part_bytes": part_bytes}))
         try:
             try:
                 info = client.hello()
@@ -308,7 +324,7 @@ def run_device(
                                fixtures.sha256, inputs_sha256(x[:n]), n, info.time_base, info.clock_hz,
                                image_sha256=_image_sha256(target), harness_version=harness_version())
             outcome = stream_windows(client, x, header, journal, resume=resume, limit=limit, progress=progress,
-                                     depth=depth)
+                                     depth=depth, **({} if abort_after is None else {"abort_after": abort_after}))
             measured: EnergyEstimate | None = None
             if meter is not None and outcome.aborted is None:
                 measured = _measure(client, meter, x[:n], outcome.results, board.supply_v, budget_s)
@@ -318,6 +334,9 @@ def run_device(
                     info = client.hello(at_window=n - 1)
         finally:
             client.close()
+            if proxy is not None:
+                proxy_counts = proxy.stop()
+                proxy_summary = proxy.injected_summary()
     results = outcome.results
     idx = np.array(sorted(results), dtype=np.int64)
     y = fixtures.windows.y[:n]
@@ -383,7 +402,9 @@ def run_device(
         energy_uj_mean=energy.joules * 1e6, energy_basis=energy.basis, journal=str(journal),
         resets=[str(r) for r in client.stats.resets],
         link={**client.stats.as_dict(), "windows_sent": outcome.sent,
-              **({"faults_injected": ser.injected_summary()} if isinstance(ser, FaultyPort) else {})},
+              **({"faults_injected": ser.injected_summary(), "faults": ser.injected()}
+                 if isinstance(ser, FaultyPort) else {}),
+              **({"faults_injected": proxy_summary, "faults": proxy_counts} if proxy is not None else {})},
         cycles=[int(c) for c in cycles[: len(idx)]], device_ms=[float(v) / 1e3 for v in dev_us[: len(idx)]],
         device_classes=[int(c) for c in dev_cls], window_index=[int(i) for i in idx],
         failures=[asdict(f) for f in outcome.failures.values()], aborted=outcome.aborted, boot_fault=boot_fault,

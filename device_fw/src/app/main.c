@@ -1,5 +1,6 @@
 /* main.c: the inference firmware. Bytes arrive through the UART interrupt into a ring; the main
- * loop feeds them to the protocol dispatcher, runs an inference per Infer request (window mode) or
+ * loop feeds them to the protocol dispatcher, runs an inference per Infer request or per Run of a
+ * window sent in Parts (window mode) or
  * advances the windows in progress per raw sample (stream mode: SetRotation, StreamStart, Samples)
  * and sleeps (WFI) when there is nothing to do. */
 #include <string.h>
@@ -20,7 +21,11 @@ static int uart_stream_write(void *ctx, const uint8_t *data, size_t n) {
 }
 
 _Static_assert(NN_CLASSES <= PROTO_MAX_SCORES, "a Result carries at most PROTO_MAX_SCORES scores");
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "Parts are staged as wire bytes straight into window_buf: little-endian targets only"
+#endif
 static int16_t window_buf[256 * NN_CHANNELS];
+static proto_parts_t parts; /* a window sent in parts is staged into window_buf */
 
 /* ---- stream mode: raw samples in, orientation calibration, windows every `hop` samples ---- */
 static int16_t rot_c = 1 << 14, rot_s = 0; /* identity until SetRotation */
@@ -187,35 +192,23 @@ static size_t info_reply(uint8_t *r) {
     return PROTO_INFO_SIZE;
 }
 
-static proto_status_t infer_reply(const uint8_t *p, size_t len, uint8_t *r, size_t *rlen) {
-    if (len < PROTO_INFER_OFF_SAMPLES) {
-        return PROTO_E_PAYLOAD;
-    }
+/* Classify the window in window_buf (nbytes of samples as they arrived) into a Result. */
+static size_t run_window(const uint8_t *window_id, size_t nbytes, uint8_t *r) {
 #ifdef HIL_TEST_FAULT_AT_INFER
-    /* Test images only: fault inside the Nth Infer of the first boot, so a test can see the window
-     * in flight named and the run go on on the rebooted device. */
+    /* Test images only: fault inside the Nth inference of the first boot, so a test can see the
+     * window in flight named and the run go on on the rebooted device. */
     static unsigned test_infers;
     if (board_boot_record()->boot_counter == 1 && ++test_infers == HIL_TEST_FAULT_AT_INFER) {
         __asm volatile("udf #0");
     }
 #endif
-    const uint16_t n = proto_get_u16(p + PROTO_INFER_OFF_N_SAMPLES);
-    const uint8_t ch = p[PROTO_INFER_OFF_CHANNELS];
-    const size_t nbytes = (size_t)n * ch * 2u;
-    if (n != model_desc.window || ch != model_desc.channels || len != PROTO_INFER_OFF_SAMPLES + nbytes) {
-        return PROTO_E_PAYLOAD; /* wrong window shape for this model: refuse, never guess */
-    }
-    const uint8_t *s = p + PROTO_INFER_OFF_SAMPLES;
-    for (size_t i = 0; i < (size_t)n * ch; i++) {
-        window_buf[i] = (int16_t)proto_get_u16(s + 2u * i);
-    }
     uint32_t scores[NN_CLASSES];
     board_marker(true);
     board_cycles_start();
     const uint8_t cls = model_infer(window_buf, scores);
     const uint32_t cycles = board_cycles_stop();
     board_marker(false);
-    memcpy(r + PROTO_RESULT_OFF_WINDOW_ID, p + PROTO_INFER_OFF_WINDOW_ID, 4);
+    memcpy(r + PROTO_RESULT_OFF_WINDOW_ID, window_id, 4);
     r[PROTO_RESULT_OFF_CLS] = cls;
     r[PROTO_RESULT_OFF_SCORE_KIND] = model_desc.score_kind;
     r[PROTO_RESULT_OFF_N_SCORES] = NN_CLASSES;
@@ -224,8 +217,41 @@ static proto_status_t infer_reply(const uint8_t *p, size_t len, uint8_t *r, size
     }
     uint8_t *tail = r + PROTO_RESULT_OFF_SCORES + 4u * NN_CLASSES;
     proto_put_u32(tail + PROTO_RESULT_TAIL_OFF_CYCLES, cycles);
-    proto_put_u32(tail + PROTO_RESULT_TAIL_OFF_INPUT_CRC, proto_crc32(s, nbytes));
-    *rlen = (size_t)(tail - r) + PROTO_RESULT_TAIL_SIZE;
+    proto_put_u32(tail + PROTO_RESULT_TAIL_OFF_INPUT_CRC, proto_crc32((const uint8_t *)window_buf, nbytes));
+    return (size_t)(tail - r) + PROTO_RESULT_TAIL_SIZE;
+}
+
+static size_t window_bytes(void) { return (size_t)model_desc.window * model_desc.channels * 2u; }
+
+static proto_status_t infer_reply(const uint8_t *p, size_t len, uint8_t *r, size_t *rlen) {
+    if (len < PROTO_INFER_OFF_SAMPLES) {
+        return PROTO_E_PAYLOAD;
+    }
+    const uint16_t n = proto_get_u16(p + PROTO_INFER_OFF_N_SAMPLES);
+    const uint8_t ch = p[PROTO_INFER_OFF_CHANNELS];
+    const size_t nbytes = (size_t)n * ch * 2u;
+    if (n != model_desc.window || ch != model_desc.channels || len != PROTO_INFER_OFF_SAMPLES + nbytes) {
+        return PROTO_E_PAYLOAD; /* wrong window shape for this model: refuse, never guess */
+    }
+    proto_parts_reset(&parts); /* window_buf now holds this window, not the staged parts */
+    memcpy(window_buf, p + PROTO_INFER_OFF_SAMPLES, nbytes);
+    *rlen = run_window(p + PROTO_INFER_OFF_WINDOW_ID, nbytes, r);
+    return PROTO_OK;
+}
+
+static proto_status_t run_reply(const uint8_t *p, size_t len, uint8_t *rtype, uint8_t *r, size_t *rlen) {
+    bool complete = false;
+    const proto_status_t st = proto_parts_run(&parts, p, len, window_bytes(), &complete, r);
+    if (st != PROTO_OK) {
+        return st;
+    }
+    if (!complete) {
+        *rtype = PROTO_MSG_HELD;
+        *rlen = PROTO_HELD_SIZE;
+        return PROTO_OK;
+    }
+    *rtype = PROTO_MSG_RESULT;
+    *rlen = run_window(p + PROTO_RUN_OFF_WINDOW_ID, parts.nbytes, r);
     return PROTO_OK;
 }
 
@@ -243,6 +269,12 @@ static proto_status_t handle(void *ctx, uint8_t type, const uint8_t *p, size_t l
     case PROTO_MSG_INFER:
         *rtype = PROTO_MSG_RESULT;
         return infer_reply(p, len, reply, rlen);
+    case PROTO_MSG_PART:
+        *rtype = PROTO_NO_REPLY;
+        *rlen = 0;
+        return proto_parts_put(&parts, p, len, window_bytes());
+    case PROTO_MSG_RUN:
+        return run_reply(p, len, rtype, reply, rlen);
     case PROTO_MSG_SET_ROTATION:
         *rtype = PROTO_MSG_ROTATION_SET;
         return set_rotation(p, len, reply, rlen);
@@ -277,6 +309,7 @@ int main(void) {
     }
 #endif
     proto_dispatcher_init(&dispatcher, (proto_stream_t){uart_stream_write, NULL}, handle, NULL);
+    proto_parts_init(&parts, (uint8_t *)window_buf, sizeof window_buf);
     if (proto_send_log(&dispatcher, 1, "boot") != PROTO_OK) {
         board_system_reset();
     }

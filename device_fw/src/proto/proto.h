@@ -91,7 +91,9 @@ typedef struct {
 } proto_counters_t;
 
 /* Handle one valid request. Write the reply type and payload; return PROTO_OK, or
- * PROTO_E_UNKNOWN_TYPE / PROTO_E_PAYLOAD to have the dispatcher answer with an Error. */
+ * PROTO_E_UNKNOWN_TYPE / PROTO_E_PAYLOAD to have the dispatcher answer with an Error. A reply type
+ * of PROTO_NO_REPLY sends nothing (a Part: the Run after the parts is what gets answered). */
+#define PROTO_NO_REPLY 0x00u
 typedef proto_status_t (*proto_handler_fn)(void *ctx, uint8_t type, const uint8_t *payload, size_t len,
                                            uint8_t *reply_type, uint8_t *reply, size_t reply_cap,
                                            size_t *reply_len);
@@ -126,5 +128,29 @@ void proto_dispatcher_init(proto_dispatcher_t *d, proto_stream_t out, proto_hand
 PROTO_WUR proto_status_t proto_dispatch_byte(proto_dispatcher_t *d, uint8_t byte);
 /* Send a Log frame (level, text) between replies. */
 PROTO_WUR proto_status_t proto_send_log(proto_dispatcher_t *d, uint8_t level, const char *text);
+
+/* ---- parts: a window sent in parts (Part, Run, Held), staged into the application's buffer ---- */
+typedef struct {
+    uint8_t *buf;       /* the window's sample bytes (int16 LE, sample-major) */
+    size_t cap;
+    size_t nbytes;      /* bytes of the window staged now (0: none) */
+    uint32_t window_id;
+    uint16_t transfer;
+    uint16_t part_bytes;
+    uint8_t n_parts;
+    uint32_t have;      /* bit i: part i arrived */
+} proto_parts_t;
+
+void proto_parts_init(proto_parts_t *s, uint8_t *buf, size_t cap);
+/* Forget the staged window (another path wrote the buffer). */
+void proto_parts_reset(proto_parts_t *s);
+/* Take one Part payload; `window_bytes` is the size of the model's window in bytes (a Part of
+ * another shape is refused with PROTO_E_PAYLOAD). A Part gets no reply. */
+PROTO_WUR proto_status_t proto_parts_put(proto_parts_t *s, const uint8_t *p, size_t len, size_t window_bytes);
+/* A Run payload: PROTO_E_PAYLOAD for a window shape other than `window_bytes`; else *complete is
+ * true when every part of that (window, transfer) is staged, and otherwise a Held reply
+ * (PROTO_HELD_SIZE bytes) is written into `reply`. */
+PROTO_WUR proto_status_t proto_parts_run(const proto_parts_t *s, const uint8_t *p, size_t len, size_t window_bytes,
+                                         bool *complete, uint8_t *reply);
 
 #endif /* PROTO_H */

@@ -1,6 +1,7 @@
 /* proto_dispatch.c: bytes in, replies out. Counts every bad frame and answers it with an Error;
  * a repeated (sequence number, request type) gets the cached reply, so a retry never runs an
- * inference twice. */
+ * inference twice (Held replies are not cached: an incomplete Run is idempotent); a request the handler
+ * leaves without a reply type (a Part) gets no reply. */
 #include <string.h>
 
 #include "proto.h"
@@ -101,7 +102,12 @@ static proto_status_t on_frame(proto_dispatcher_t *d, size_t n) {
         count_error(&d->counters, st);
         return send_error(d, st, h.seq, 0);
     }
-    cache_store(d, h.type, h.seq, reply_type, d->reply, reply_len);
+    if (reply_type == PROTO_NO_REPLY) {
+        return PROTO_OK; /* a Part: the Run after the parts is answered */
+    }
+    if (reply_type != PROTO_MSG_HELD) { /* Held answers an incomplete Run, which is idempotent */
+        cache_store(d, h.type, h.seq, reply_type, d->reply, reply_len);
+    }
     return proto_frame_write(&d->out, reply_type, h.seq, d->reply, reply_len);
 }
 

@@ -64,9 +64,26 @@ long proto_host_deframe(const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
     return (long)w;
 }
 
-/* A dispatcher with test handlers: Hello -> Log-free Info stub, Ping -> Pong echo, Infer -> a Result
- * whose cycles field counts handler calls (so a test sees whether a retry re-ran it). */
+/* A dispatcher with test handlers: Ping -> Pong echo; Infer, or Run of a window sent in Parts -> a
+ * Result whose cycles field counts inferences (so a test sees whether a retry re-ran one); Part -> no
+ * reply; anything else (Hello included) -> Error UNKNOWN_TYPE. */
 static uint32_t g_infer_calls;
+static uint8_t g_window[PROTO_MAX_PAYLOAD];
+static proto_parts_t g_parts;
+
+/* The Result of the test handler: window id, one score 0, cycles = inferences so far, CRC-32. */
+static size_t test_result(const uint8_t *window_id, const uint8_t *samples, size_t nbytes, uint8_t *r) {
+    g_infer_calls++;
+    memcpy(r + PROTO_RESULT_OFF_WINDOW_ID, window_id, 4);
+    r[PROTO_RESULT_OFF_CLS] = 0;
+    r[PROTO_RESULT_OFF_SCORE_KIND] = PROTO_SCORE_INT32_Q;
+    r[PROTO_RESULT_OFF_N_SCORES] = 1;
+    proto_put_u32(r + PROTO_RESULT_OFF_SCORES, 0);
+    uint8_t *t = r + PROTO_RESULT_OFF_SCORES + 4;
+    proto_put_u32(t + PROTO_RESULT_TAIL_OFF_CYCLES, g_infer_calls);
+    proto_put_u32(t + PROTO_RESULT_TAIL_OFF_INPUT_CRC, proto_crc32(samples, nbytes));
+    return (size_t)(t - r) + PROTO_RESULT_TAIL_SIZE;
+}
 
 static proto_status_t test_handler(void *ctx, uint8_t type, const uint8_t *p, size_t len, uint8_t *rtype,
                                    uint8_t *reply, size_t cap, size_t *rlen) {
@@ -88,18 +105,32 @@ static proto_status_t test_handler(void *ctx, uint8_t type, const uint8_t *p, si
         if (len != PROTO_INFER_OFF_SAMPLES + 2u * ns) {
             return PROTO_E_PAYLOAD;
         }
-        g_infer_calls++;
-        uint8_t *r = reply;
-        memcpy(r + PROTO_RESULT_OFF_WINDOW_ID, p + PROTO_INFER_OFF_WINDOW_ID, 4);
-        r[PROTO_RESULT_OFF_CLS] = 0;
-        r[PROTO_RESULT_OFF_SCORE_KIND] = PROTO_SCORE_INT32_Q;
-        r[PROTO_RESULT_OFF_N_SCORES] = 1;
-        proto_put_u32(r + PROTO_RESULT_OFF_SCORES, 0);
-        uint8_t *t = r + PROTO_RESULT_OFF_SCORES + 4;
-        proto_put_u32(t + PROTO_RESULT_TAIL_OFF_CYCLES, g_infer_calls);
-        proto_put_u32(t + PROTO_RESULT_TAIL_OFF_INPUT_CRC, proto_crc32(p + PROTO_INFER_OFF_SAMPLES, 2u * ns));
+        proto_parts_reset(&g_parts);
         *rtype = PROTO_MSG_RESULT;
-        *rlen = (size_t)(t - r) + PROTO_RESULT_TAIL_SIZE;
+        *rlen = test_result(p + PROTO_INFER_OFF_WINDOW_ID, p + PROTO_INFER_OFF_SAMPLES, 2u * ns, reply);
+        return PROTO_OK;
+    }
+    case PROTO_MSG_PART: {
+        /* any window shape: the test handler takes the size the part declares */
+        const size_t nbytes = len < PROTO_PART_OFF_DATA ? 0u
+            : (size_t)proto_get_u16(p + PROTO_PART_OFF_N_SAMPLES) * p[PROTO_PART_OFF_CHANNELS] * 2u;
+        *rtype = PROTO_NO_REPLY;
+        *rlen = 0;
+        return proto_parts_put(&g_parts, p, len, nbytes);
+    }
+    case PROTO_MSG_RUN: {
+        /* any window shape: the test handler takes the size the Run declares */
+        const size_t nbytes = len != PROTO_RUN_SIZE ? 0u
+            : (size_t)proto_get_u16(p + PROTO_RUN_OFF_N_SAMPLES) * p[PROTO_RUN_OFF_CHANNELS] * 2u;
+        bool complete = false;
+        const proto_status_t st = proto_parts_run(&g_parts, p, len, nbytes, &complete, reply);
+        if (st != PROTO_OK || !complete) {
+            *rtype = PROTO_MSG_HELD;
+            *rlen = PROTO_HELD_SIZE;
+            return st;
+        }
+        *rtype = PROTO_MSG_RESULT;
+        *rlen = test_result(p + PROTO_RUN_OFF_WINDOW_ID, g_window, g_parts.nbytes, reply);
         return PROTO_OK;
     }
     default:
@@ -113,6 +144,7 @@ static buf_stream_t g_out;
 void proto_host_session_start(uint8_t *out, size_t cap) {
     g_out = (buf_stream_t){out, cap, 0, -1};
     g_infer_calls = 0;
+    proto_parts_init(&g_parts, g_window, sizeof g_window);
     proto_dispatcher_init(&g_disp, (proto_stream_t){buf_write, &g_out}, test_handler, NULL);
 }
 
