@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 from harness.assets import CHECKOUT, DEVICE_FW, FIXTURES, reports_root
 from harness.config.descriptor import VARIANT_NAMES
 from harness.config.thresholds import ACCEPTANCE_FILE
-from harness.device.linkfaults import DIRECTIONS, FAULT_KINDS, UNITS, LinkFaults
+from harness.device.linkfaults import DIRECTIONS, FAULT_KINDS, UNITS, LinkFaults, parse_rate
 
 if TYPE_CHECKING:
     from harness.config.descriptor import ModelDescriptor
@@ -856,14 +856,18 @@ def _version() -> str:
     return harness_version()
 
 
-def _nonnegative_int(text: str) -> int:
+def _int_at_least(lo: int, text: str) -> int:
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{v} must be at least 0")
+    if v < lo:
+        raise argparse.ArgumentTypeError(f"{v} must be at least {lo}")
     return v
+
+
+def _nonnegative_int(text: str) -> int:
+    return _int_at_least(0, text)
 
 
 def _part_bytes(text: str) -> int:
@@ -885,9 +889,9 @@ def _rates(text: str) -> tuple[float, ...]:
     out = []
     for part in filter(None, (t.strip() for t in text.split(","))):
         try:
-            r = float(part[:-1]) / 100 if part.endswith("%") else float(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"rate {part!r} is not a number") from None
+            r = parse_rate(part)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
         if not 0.0 < r <= 1.0:
             raise argparse.ArgumentTypeError(f"rate {part!r} outside (0, 1]")
         out.append(r)
@@ -897,13 +901,7 @@ def _rates(text: str) -> tuple[float, ...]:
 
 
 def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{v} must be at least 1")
-    return v
+    return _int_at_least(1, text)
 
 
 def _models_and_fixtures(p: argparse.ArgumentParser, boards: bool = False) -> None:

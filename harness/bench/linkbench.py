@@ -4,7 +4,9 @@ For each fault kind (and all kinds at once) x rate, one device run with seeded f
 between the harness and the emulated device, compared with a clean run of the same case: windows
 verified, failed explicitly, silently wrong (verified but different from the reference: must be
 0), whether the stream was aborted, resends, and wall time relative to the clean run (host time,
-noisy: read it as a ratio within one run of the bench). Faults are drawn per frame or per byte
+noisy: read it as a ratio within one run of the bench). On a shared machine the load drifts over
+the minutes a bench takes, so a clean run is made before every faulted row and after the last, and
+each row is compared with the mean of the clean runs on either side of it. Faults are drawn per frame or per byte
 (harness.device.linkfaults), inside the harness process or, with ``proxy``, in a TCP proxy on the
 real transport path (harness.device.linkproxy). Stalls add their own time: a row's budget is the
 clean time plus the stall time it injected.
@@ -49,6 +51,7 @@ class LinkBenchRow:
     injected: str
     seconds: float
     clean_seconds: float
+    """the mean of the clean runs just before and just after this row"""
     stall_seconds: float = 0.0
     """stall time the row injected (both directions summed)"""
     unit: str = "frame"
@@ -100,21 +103,32 @@ def run_link_bench(fx: FixtureSet, models: ModelDescriptor, board: str, variant:
                              link_proxy=proxy, part_bytes=part_bytes)
             return run, time.monotonic() - t0
 
-        clean, clean_s = one(None, "clean")
-        log(f"clean: {clean.n_verified}/{n} verified in {clean_s:.1f} s")
-        rows.append(LinkBenchRow("none", 0.0, n, clean.n_verified, len(clean.failures), clean.n_mismatches,
-                                 clean.aborted is not None, int(clean.link["retries"]),  # type: ignore[call-overload]
-                                 "-", clean_s, clean_s, 0.0, unit))
+        def clean_run(i: int) -> float:
+            run, secs = one(None, f"clean-{i}")
+            log(f"clean {i}: {run.n_verified}/{n} verified in {secs:.1f} s")
+            if run.n_verified != n or run.n_mismatches:
+                raise RuntimeError(f"bench link: the clean run {i} verified {run.n_verified}/{n} windows "
+                                   f"({run.n_mismatches} mismatched): the baseline itself is broken")
+            if i == 0:
+                rows.append(LinkBenchRow("none", 0.0, n, run.n_verified, len(run.failures), run.n_mismatches,
+                                         run.aborted is not None, int(run.link["retries"]),  # type: ignore[call-overload]
+                                         "-", secs, secs, 0.0, unit))
+            return secs
+
+        before = clean_run(0)
         plan = [(k, r) for k in kinds for r in rates
                 if not (unit == "byte" and default_plan and (k, r) in BYTE_PLAN_SKIPS)]
-        for kind, rate in plan:
+        for i, (kind, rate) in enumerate(plan, 1):
             faults = LinkFaults.parse(f"{kind}:{rate}", seed=seed, unit=unit, stall_s=stall_s)
             run, secs = one(faults, f"{kind}-{rate}")
+            after = clean_run(i)
             row = LinkBenchRow(kind, rate, n, run.n_verified, len(run.failures), run.n_mismatches,
                                run.aborted is not None, int(run.link["retries"]),  # type: ignore[call-overload]
-                               str(run.link.get("faults_injected", "")), secs, clean_s, _stall_seconds(run), unit)
+                               str(run.link.get("faults_injected", "")), secs, (before + after) / 2,
+                               _stall_seconds(run), unit)
             rows.append(row)
             log(format_row(row))
+            before = after
     return rows
 
 
@@ -134,7 +148,8 @@ def format_link_bench(rows: list[LinkBenchRow], board: str, variant: str, proxy:
                                            else "; whole windows (one Infer frame each)")
     lines = [f"hil bench link: qemu {board}/{variant}; faults drawn per {unit}, both directions, seeded, injected in "
              f"{where}{parts}; time is host wall time (noisy: compare as ratios within this run); net = (time - "
-             "injected stall time) / clean time", head, "-" * len(head)]
+             "injected stall time) / clean time; clean time = mean of the clean runs before and after the row",
+             head, "-" * len(head)]
     lines += [format_row(r) for r in rows]
     return "\n".join(lines)
 

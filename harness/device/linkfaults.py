@@ -30,9 +30,19 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DIRECTIONS", "FAULT_KINDS", "UNITS", "FaultEngine", "FaultyPort", "LinkFaults"]
+__all__ = ["DIRECTIONS", "FAULT_KINDS", "UNITS", "FaultEngine", "FaultyPort", "LinkFaults", "parse_rate"]
 
 FAULT_KINDS = ("drop", "flip", "dup", "garbage", "stall")
+
+
+def parse_rate(text: str) -> float:
+    """A fault rate written as a fraction (``0.01``) or a percentage (``1%``); ValueError if it is
+    not a number (the range is checked where the rate is used)."""
+    t = text.strip()
+    try:
+        return float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    except ValueError:
+        raise ValueError(f"rate {text!r} is not a number") from None
 DIRECTIONS = ("both", "to-device", "from-device")
 UNITS = ("frame", "byte")
 STALL_S = {"frame": 2.0, "byte": 0.2}
@@ -80,9 +90,9 @@ class LinkFaults:
             if not sep:
                 raise ValueError(f"link faults {spec!r}: {part!r} is not KIND:RATE")
             try:
-                rate = float(rate_s[:-1]) / 100 if rate_s.endswith("%") else float(rate_s)
-            except ValueError:
-                raise ValueError(f"link faults {spec!r}: rate {rate_s!r} is not a number") from None
+                rate = parse_rate(rate_s)
+            except ValueError as e:
+                raise ValueError(f"link faults {spec!r}: {e}") from None
             for k in FAULT_KINDS if kind == "all" else (kind,):
                 rates[k] = rate
         if not rates:
