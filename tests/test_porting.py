@@ -34,13 +34,13 @@ def example_device() -> Iterator[str]:
 
 
 def test_the_example_device_answers_hello_ping_and_refuses_what_it_does_not_serve(example_device: str) -> None:
-    c = DeviceClient(open_transport(example_device), "example", latency_budget_s=1.0)
+    c = DeviceClient(open_transport(example_device), "example", latency_budget_s=1.0, adaptive=False)
     try:
         info = c.hello()
         assert (info.board, info.build_id, info.window_len, info.n_classes) == ("example-host", "porting-guide", 50, 4)
         assert c.ping(b"\x00\x01 porting \xff" * 20) == b"\x00\x01 porting \xff" * 20
         with pytest.raises(DeviceError, match="UNKNOWN_TYPE"):
-            c.infer(1, np.zeros((50, 3), np.int16))  # sent in Parts; the refused Run makes the client go whole
+            c.infer(1, np.zeros((50, 3), np.int16))  # in Parts (adaptive off); the refused Run makes it go whole
         assert c.part_bytes == 0 and c.stats.parts_sent > 0
         assert c.stats.logs == ["example device up"] and c.stats.retries == 0
     finally:

@@ -162,8 +162,10 @@ def open_transport(url: str, timeout: float = 0.05, connect_timeout: float = 10.
 
 
 PART_BYTES = 48
-"""Sample bytes per Part (8 samples of 3 axes): chosen by ``hil bench link --part-bytes``, see
-docs/link.md."""
+"""Sample bytes per Part (8 samples of 3 axes) once the link has shown damage: chosen by
+``hil bench link --part-bytes``, see docs/link.md."""
+GROW_AFTER = 8
+"""Windows in a row that saw no damage, after which the part size doubles (up to whole windows)."""
 
 LINK_ERROR_CODES = frozenset({ErrorCode.CRC, ErrorCode.COBS, ErrorCode.LENGTH, ErrorCode.OVERRUN})
 """Error codes that say the frame was damaged on the link: the request is resent at once."""
@@ -177,6 +179,10 @@ class LinkStats:
     retries: int = 0
     parts_sent: int = 0
     """Part frames written, resends included"""
+    windows_whole: int = 0
+    """windows sent as one Infer frame"""
+    windows_in_parts: int = 0
+    """windows sent as Parts and a Run (a whole window sent again in parts counts in both)"""
     bad_frames: int = 0
     stale_frames: int = 0
     retry_reasons: dict[str, int] = field(default_factory=dict)
@@ -184,7 +190,8 @@ class LinkStats:
     resets: list[DeviceReset] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        return {"retries": self.retries, "parts_sent": self.parts_sent, "bad_frames": self.bad_frames,
+        return {"retries": self.retries, "parts_sent": self.parts_sent, "windows_whole": self.windows_whole,
+                "windows_in_parts": self.windows_in_parts, "bad_frames": self.bad_frames,
                 "stale_frames": self.stale_frames,
                 "retry_reasons": dict(sorted(self.retry_reasons.items()))}
 
@@ -207,6 +214,10 @@ class _Pending:
     """the device's boot frame arrived while this request was outstanding"""
     blind: int = 0
     """resends made on evidence attributed to it by order (of ``reasons``)"""
+    to_parts: bool = False
+    """a whole window's Infer that goes again as Parts, not whole, when the request was damaged"""
+    switch: str | None = None
+    """set instead of a resend of a ``to_parts`` request: the reason the window goes in parts"""
 
     @property
     def counted(self) -> int:
@@ -231,6 +242,15 @@ class _Transfer:
         return -(-len(self.data) // self.part_bytes) if self.part_bytes else 0
 
 
+class _SwitchToParts(Exception):
+    """A whole window's Infer was damaged on its way: it is sent again as Parts."""
+
+    def __init__(self, reason: str, reasons: list[str]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.reasons = reasons
+
+
 class DeviceClient:
     """One device behind one transport.
 
@@ -253,19 +273,28 @@ class DeviceClient:
     Windows go as Parts of ``part_bytes`` sample bytes, each its own frame with its own CRC and no
     reply, then a Run (protocol version 3): a damaged byte costs one part; a Run that finds a part
     missing is answered with Held (the parts the device holds), and only the missing parts are
-    sent again, with a new Run. ``part_bytes`` 0 sends a window as one Infer frame (as at depth >
-    1, where two windows would share the device's one staging buffer).
+    sent again, with a new Run. Parts cost header bytes (a 300-byte window is 317 bytes as one
+    Infer frame, 473 as parts of 48), so with ``adaptive`` the size follows the link: windows go
+    whole while it is clean; a whole window whose request was damaged or lost is sent again as
+    parts of ``part_bytes`` (a damaged reply is asked for again whole: the device answers from
+    its cache), a window that needed any resend sets the size to ``part_bytes`` for the next, and
+    every GROW_AFTER clean windows in a row double it, up to whole windows again.
+    ``part_bytes`` 0 sends every window as one Infer frame (as at depth > 1, where two windows
+    would share the device's one staging buffer).
 
     Args:
         ser: an open pyserial port.
         baudrate: the link's bit rate (sets the transfer part of every timeout).
         latency_budget_s: the longest the device may compute one reply.
         retries: resends of one request before it fails (and rounds of part resends of one window).
-        part_bytes: sample bytes per Part (even; 0: whole windows as one Infer).
+        part_bytes: sample bytes per Part (even; 0: whole windows as one Infer); with ``adaptive``
+            the smallest part, used after damage.
+        adaptive: let the part size follow the link (above); False: always parts of ``part_bytes``.
     """
 
     def __init__(self, ser: serial.SerialBase, where: str, baudrate: int = 115200, latency_budget_s: float = 5.0,
-                 retries: int = 8, on_log: Callable[[str], None] | None = None, part_bytes: int = PART_BYTES) -> None:
+                 retries: int = 8, on_log: Callable[[str], None] | None = None, part_bytes: int = PART_BYTES,
+                 adaptive: bool = True) -> None:
         if part_bytes < 0 or part_bytes % 2:
             raise ValueError(f"part_bytes {part_bytes}: an even number of bytes (whole int16 values), or 0 for "
                              "whole windows")
@@ -281,6 +310,10 @@ class DeviceClient:
         self.on_log = on_log
         self._out: dict[int, _Pending] = {}
         self.part_bytes = part_bytes
+        self.adaptive = adaptive
+        self._unit = 0
+        """with ``adaptive``: the part size now (0: whole windows)"""
+        self._clean_streak = 0
         self._transfer = 0
         self._inflight: dict[int, _Transfer] = {}
         """window id -> its transfer in flight"""
@@ -343,8 +376,12 @@ class DeviceClient:
     ``retries``, and they neither back off the timeout nor spend the budget; past this many the
     evidence is ignored and the timeout still stands."""
 
-    def _resend(self, seq: int, reason: str, blind: bool = False) -> None:
+    def _resend(self, seq: int, reason: str, blind: bool = False, request_damaged: bool = True) -> None:
         p = self._out[seq]
+        if p.to_parts and request_damaged:
+            if p.switch is None:
+                p.switch = reason  # the waiter sends the window again in parts
+            return
         if blind:
             if p.blind >= self.BLIND_RESENDS:
                 return
@@ -358,11 +395,12 @@ class DeviceClient:
         p.sent_at = time.monotonic()
         self._write(b"\x00" + p.wire)  # end any half-frame on the device side, then resend
 
-    def _resend_unanswered(self, reason: str) -> None:
+    def _resend_unanswered(self, reason: str, request_damaged: bool = True) -> None:
         """Resend the request this evidence (naming no sequence number) is about, by order (class doc)."""
-        waiting = [(p.sent_at, seq) for seq, p in self._out.items() if p.reply is None and p.gave_up is None]
+        waiting = [(p.sent_at, seq) for seq, p in self._out.items()
+                   if p.reply is None and p.gave_up is None and p.switch is None]
         if waiting:
-            self._resend(min(waiting)[1], reason, blind=True)
+            self._resend(min(waiting)[1], reason, blind=True, request_damaged=request_damaged)
 
     def _pump(self, deadline: float) -> None:
         """Read until ``deadline`` or until at least one chunk was handled; sort what arrived."""
@@ -380,7 +418,7 @@ class DeviceClient:
     def _on_event(self, ev: Frame | FrameError) -> None:
         if isinstance(ev, FrameError):
             self.stats.bad_frames += 1
-            self._resend_unanswered(f"damaged reply ({ev.code.name})")
+            self._resend_unanswered(f"damaged reply ({ev.code.name})", request_damaged=False)
             return
         if isinstance(ev.msg, Log):
             self._on_log(ev.msg)
@@ -432,6 +470,8 @@ class DeviceClient:
                     raise DeviceRebooted(
                         f"{self.where}: the device rebooted (its boot frame arrived) while {type(p.msg).__name__} "
                         f"seq {seq} was outstanding", p.reasons)
+                if p.switch is not None:
+                    raise _SwitchToParts(p.switch, p.reasons)
                 if p.gave_up is not None:
                     raise WindowLinkFailure(
                         f"{self.where}: {type(p.msg).__name__} seq {seq} failed on the link {len(p.reasons) + 1} "
@@ -509,15 +549,24 @@ class DeviceClient:
         n, ch = int(x.shape[0]), int(x.shape[1])
         data = x.tobytes()
         self._transfer = self._transfer % 0xFFFF + 1
-        if whole or not self.part_bytes or len(data) <= self.part_bytes:
+        size = self._unit if self.adaptive and self.part_bytes else self.part_bytes
+        if whole or not size or len(data) <= size:
             seq = self._start(Infer(window_id, n, ch, tuple(int(v) for v in x.ravel())), Result)
+            self._out[seq].to_parts = bool(self.adaptive and self.part_bytes and not whole
+                                           and len(data) > self.part_bytes)
             self._inflight[window_id] = _Transfer(self._transfer, n, ch, data, 0, seq)
+            self.stats.windows_whole += 1
             return
-        pb = max(self.part_bytes, (-(-len(data) // MAX_PARTS) + 1) // 2 * 2)  # at most MAX_PARTS parts
-        t = _Transfer(self._transfer, n, ch, data, pb, 0)
-        self._send_parts(window_id, t, range(t.n_parts))
-        t.run_seq = self._start(Run(window_id, t.transfer, n, ch), (Result, Held))
+        t = _Transfer(self._transfer, n, ch, data, size, 0)
+        self._begin_parts(window_id, t)
         self._inflight[window_id] = t
+
+    def _begin_parts(self, window_id: int, t: _Transfer) -> None:
+        """Send transfer ``t`` as Parts (at most MAX_PARTS of them) and its Run."""
+        self.stats.windows_in_parts += 1
+        t.part_bytes = max(t.part_bytes, (-(-len(t.data) // MAX_PARTS) + 1) // 2 * 2)
+        self._send_parts(window_id, t, range(t.n_parts))
+        t.run_seq = self._start(Run(window_id, t.transfer, t.n_samples, t.channels), (Result, Held))
 
     def _send_parts(self, window_id: int, t: _Transfer, which: range | list[int]) -> None:
         """Write these parts (no reply comes to a Part: the Run's reply says what arrived)."""
@@ -534,6 +583,16 @@ class DeviceClient:
         for rounds in range(self.retries + 1):
             try:
                 r, why = self._finish(t.run_seq)
+            except _SwitchToParts as sw:
+                reasons += [*sw.reasons, sw.reason]
+                self.stats.retries += 1
+                key = "whole window damaged: sent in parts"
+                self.stats.retry_reasons[key] = self.stats.retry_reasons.get(key, 0) + 1
+                self._unit, self._clean_streak = self.part_bytes, 0
+                self._transfer = self._transfer % 0xFFFF + 1
+                t.transfer, t.part_bytes = self._transfer, self.part_bytes
+                self._begin_parts(window_id, t)
+                continue
             except DeviceError as exc:
                 if not t.part_bytes or "UNKNOWN_TYPE" not in str(exc):
                     raise
@@ -573,6 +632,27 @@ class DeviceClient:
         frame CRCs missed) is sent once more as a new transfer; a second mismatch raises
         CorruptedInput. Raises DeviceTimeout or DeviceError when the window cannot be verified."""
         x = np.ascontiguousarray(window, dtype="<i2")
+        try:
+            r, reasons = self._finish_verified(window_id, x)
+        except (DeviceError, DeviceTimeout):
+            self._follow_link(damaged=True, nbytes=x.nbytes)
+            raise
+        self._follow_link(damaged=bool(reasons), nbytes=x.nbytes)
+        return r, reasons
+
+    def _follow_link(self, damaged: bool, nbytes: int) -> None:
+        """With ``adaptive``: the next window's part size, from how this one went (class doc)."""
+        if not (self.adaptive and self.part_bytes):
+            return
+        if damaged:
+            self._unit, self._clean_streak = self.part_bytes, 0
+        elif self._unit:
+            self._clean_streak += 1
+            if self._clean_streak >= GROW_AFTER:
+                self._clean_streak = 0
+                self._unit = 0 if 2 * self._unit >= nbytes else 2 * self._unit
+
+    def _finish_verified(self, window_id: int, x: np.ndarray) -> tuple[Result, list[str]]:
         reasons: list[str] = []
         t = self._inflight.pop(window_id)
         for attempt in range(2):

@@ -21,7 +21,15 @@ from harness.config.boards import BOARDS
 from harness.config.descriptor import VARIANT_NAMES, ModelDescriptor
 from harness.config.thresholds import Thresholds
 from harness.data.fixtures import FixtureSet
-from harness.device.client import DeviceClient, DeviceError, DeviceTimeout, ModelMismatch, fault_text, open_transport
+from harness.device.client import (
+    PART_BYTES,
+    DeviceClient,
+    DeviceError,
+    DeviceTimeout,
+    ModelMismatch,
+    fault_text,
+    open_transport,
+)
 from harness.device.linkfaults import FaultyPort, LinkFaults
 from harness.device.linkproxy import LinkProxy
 from harness.device.run import RunHeader, WindowResult, harness_version, inputs_sha256, stream_windows
@@ -309,7 +317,7 @@ def run_device(
         budget_s = (latency_budget_ms if latency_budget_ms is not None else 1000.0) / 1e3
         budget_s = budget_s * (20.0 if target.kind in ("qemu", "renode") else 1.5) + 1.0
         client = DeviceClient(ser, target.description, latency_budget_s=budget_s, on_log=log,
-                              **({} if part_bytes is None else {"part_bytes": part_bytes}))
+                              part_bytes=PART_BYTES if part_bytes is None else part_bytes)
         try:
             try:
                 info = client.hello()
