@@ -15,7 +15,7 @@ from conftest import CATTLE, FIXTURES, needs_qemu
 from cproto import CProto, build_host
 from test_client import CSessionPort
 
-from harness.device.client import DeviceClient
+from harness.device.client import MISSING_COPIES, DeviceClient
 from harness.device.linkfaults import FaultyPort, LinkFaults
 from harness.device.linkproxy import LinkProxy
 from protocol import Deframer, Error, ErrorCode, Held, Part, Result, Run, crc32_input, encode_frame
@@ -65,7 +65,7 @@ def test_a_window_goes_in_parts_and_one_damaged_part_costs_only_that_part(cproto
     r = c.infer(11, WINDOW)
     assert time.monotonic() - t0 < 1.0  # no 5 s timeout was waited
     assert r.window_id == 11 and r.input_crc == crc32_input(WINDOW.astype("<i2").tobytes())
-    assert c.stats.parts_sent == 7 + 1  # the seven parts, then part 3 alone
+    assert c.stats.parts_sent == 7 + MISSING_COPIES  # the seven parts, then part 3 alone, twice
     assert c.stats.retry_reasons["device missing parts"] == 1
     assert cproto.infer_calls() == 1
 
@@ -76,7 +76,7 @@ def test_a_part_lost_without_a_trace_is_sent_again_when_the_run_finds_it_missing
     c = _client(port)
     r = c.infer(12, WINDOW)
     assert r.input_crc == crc32_input(WINDOW.astype("<i2").tobytes())
-    assert c.stats.parts_sent == 8 and c.stats.retries == 1 and cproto.infer_calls() == 1
+    assert c.stats.parts_sent == 7 + MISSING_COPIES and c.stats.retries == 1 and cproto.infer_calls() == 1
 
 
 def test_a_damaged_result_of_a_run_is_asked_for_again_and_the_cached_result_comes_back(cproto: CProto) -> None:

@@ -164,6 +164,10 @@ def open_transport(url: str, timeout: float = 0.05, connect_timeout: float = 10.
 PART_BYTES = 48
 """Sample bytes per Part (8 samples of 3 axes) once the link has shown damage: chosen by
 ``hil bench link --part-bytes``, see docs/link.md."""
+MISSING_COPIES = 2
+"""Copies of each missing part in a resend round: where a part is lost with probability q (about
+0.5 for 70 wire bytes at 1 % per byte), a round then misses it with q squared, so eight rounds
+fail about once in 65,000 parts instead of once in 260; the device takes a repeat as the same part."""
 GROW_AFTER = 8
 """Windows in a row that saw no damage, after which the part size doubles (up to whole windows)."""
 
@@ -273,9 +277,9 @@ class DeviceClient:
     Windows go as Parts of ``part_bytes`` sample bytes, each its own frame with its own CRC and no
     reply, then a Run (protocol version 3): a damaged byte costs one part; a Run that finds a part
     missing is answered with Held (the parts the device holds), and only the missing parts are
-    sent again, with a new Run. Parts cost header bytes (a 300-byte window is 317 bytes as one
-    Infer frame, 473 as parts of 48), so with ``adaptive`` the size follows the link: windows go
-    whole while it is clean; a whole window whose request was damaged or lost is sent again as
+    sent again (MISSING_COPIES of each), with a new Run. Parts cost header bytes (a 300-byte
+    window is 317 bytes as one Infer frame, 473 as parts of 48), so with ``adaptive`` the size
+    follows the link: windows go whole while it is clean; a whole window whose request was damaged or lost is sent again as
     parts of ``part_bytes`` (a damaged reply is asked for again whole: the device answers from
     its cache), a window that needed any resend sets the size to ``part_bytes`` for the next, and
     every GROW_AFTER clean windows in a row double it, up to whole windows again.
@@ -620,7 +624,7 @@ class DeviceClient:
             self.stats.retries += 1
             key = "device missing parts"
             self.stats.retry_reasons[key] = self.stats.retry_reasons.get(key, 0) + 1
-            self._send_parts(window_id, t, missing)
+            self._send_parts(window_id, t, [i for i in missing for _ in range(MISSING_COPIES)])
             t.run_seq = self._start(Run(window_id, t.transfer, t.n_samples, t.channels), (Result, Held))
         raise WindowLinkFailure(f"{self.where}: window {window_id}: parts still missing after {self.retries} "
                                 f"rounds of resends (resends: {_count(reasons)})", reasons)
