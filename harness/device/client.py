@@ -246,6 +246,11 @@ class _Transfer:
         return -(-len(self.data) // self.part_bytes) if self.part_bytes else 0
 
 
+def _whole(window_id: int, n_samples: int, channels: int, data: bytes) -> Infer:
+    """The Infer request that carries a whole window (``data``: its little-endian int16 samples)."""
+    return Infer(window_id, n_samples, channels, tuple(np.frombuffer(data, "<i2").tolist()))
+
+
 class _SwitchToParts(Exception):
     """A whole window's Infer was damaged on its way: it is sent again as Parts."""
 
@@ -279,12 +284,12 @@ class DeviceClient:
     missing is answered with Held (the parts the device holds), and only the missing parts are
     sent again (MISSING_COPIES of each), with a new Run. Parts cost header bytes (a 300-byte
     window is 317 bytes as one Infer frame, 473 as parts of 48), so with ``adaptive`` the size
-    follows the link: windows go whole while it is clean; a whole window whose request was damaged or lost is sent again as
-    parts of ``part_bytes`` (a damaged reply is asked for again whole: the device answers from
-    its cache), a window that needed any resend sets the size to ``part_bytes`` for the next, and
-    every GROW_AFTER clean windows in a row double it, up to whole windows again.
-    ``part_bytes`` 0 sends every window as one Infer frame (as at depth > 1, where two windows
-    would share the device's one staging buffer).
+    follows the link: windows go whole while it is clean; a whole window whose request was
+    damaged or lost is sent again as parts of ``part_bytes`` (a damaged reply is asked for again
+    whole: the device answers from its cache); a window that needed any resend sets the size to
+    ``part_bytes`` for the next, and every GROW_AFTER clean windows in a row double it, up to
+    whole windows again. ``part_bytes`` 0 sends every window as one Infer frame (as at depth > 1,
+    where two windows would share the device's one staging buffer).
 
     Args:
         ser: an open pyserial port.
@@ -555,7 +560,7 @@ class DeviceClient:
         self._transfer = self._transfer % 0xFFFF + 1
         size = self._unit if self.adaptive and self.part_bytes else self.part_bytes
         if whole or not size or len(data) <= size:
-            seq = self._start(Infer(window_id, n, ch, tuple(int(v) for v in x.ravel())), Result)
+            seq = self._start(_whole(window_id, n, ch, data), Result)
             self._out[seq].to_parts = bool(self.adaptive and self.part_bytes and not whole
                                            and len(data) > self.part_bytes)
             self._inflight[window_id] = _Transfer(self._transfer, n, ch, data, 0, seq)
@@ -606,8 +611,7 @@ class DeviceClient:
                 if self.on_log:
                     self.on_log(f"{self.where}: the device does not serve Run ({exc}): windows go as one Infer")
                 t.part_bytes = 0
-                t.run_seq = self._start(Infer(window_id, t.n_samples, t.channels,
-                                              tuple(int(v) for v in np.frombuffer(t.data, "<i2"))), Result)
+                t.run_seq = self._start(_whole(window_id, t.n_samples, t.channels, t.data), Result)
                 r, why = self._finish(t.run_seq)
             reasons += why
             if isinstance(r, Result):
