@@ -115,22 +115,41 @@ def _adaptive_run(c: DeviceClient, ids: range) -> list[int]:
     return sizes
 
 
-def test_the_part_size_follows_the_link_whole_while_clean_small_after_damage_then_growing_back(
-        cproto: CProto) -> None:
-    """Adaptive: whole windows on a clean link; a whole window whose Infer is damaged goes again
-    in parts of part_bytes, and so do the next ones; every GROW_AFTER clean windows double the
-    size, back to whole windows."""
-    from harness.device.client import GROW_AFTER
+def test_a_clean_link_gets_whole_windows_and_a_damaged_whole_window_goes_again_in_parts(cproto: CProto) -> None:
+    """Adaptive: whole windows while nothing is damaged; a whole window whose Infer is damaged goes
+    again in parts (the damaged Infer never ran), and the windows after it follow the estimated
+    damage rate back to whole once HISTORY clean windows have passed."""
+    from harness.device.client import HISTORY
 
     port = CSessionPort(cproto)
     c = _client(port, adaptive=True)
-    assert _adaptive_run(c, range(1, 2)) == [0]
-    port.mangle.append(_flip)  # the second window's Infer arrives damaged: the device says CRC
-    sizes = _adaptive_run(c, range(2, 3 + 3 * GROW_AFTER + 1))
-    assert sizes == [48] * (GROW_AFTER + 1) + [96] * GROW_AFTER + [192] * GROW_AFTER + [0]
+    assert _adaptive_run(c, range(1, 3)) == [0, 0]
+    port.mangle.append(_flip)  # the third window's Infer arrives damaged: the device says CRC
+    sizes = _adaptive_run(c, range(3, 4 + HISTORY))
+    assert sizes[0] in (48, 96, 192) and sizes[-1] == 0
     assert c.stats.retry_reasons == {"whole window damaged: sent in parts": 1}
-    assert c.stats.windows_whole == 3 and c.stats.windows_in_parts == 3 * GROW_AFTER + 1
-    assert cproto.infer_calls() == 3 + 3 * GROW_AFTER  # the damaged Infer never ran
+    assert cproto.infer_calls() == 2 + 1 + HISTORY  # one inference per window
+    assert c.damage_rate() == 0.0
+
+
+@pytest.mark.parametrize(("rate", "size"), [(0.0, 0), (0.001, 192), (0.003, 96), (0.01, 48)])
+def test_the_part_size_is_the_cheapest_at_the_estimated_damage_rate(cproto: CProto, rate: float, size: int) -> None:
+    c = _client(CSessionPort(cproto), adaptive=True)
+    c._history.extend([(100_000, round(rate * 100_000))] * 4)  # type: ignore[attr-defined]
+    assert c.damage_rate() == pytest.approx(rate)
+    assert c.part_size(300) == size
+
+
+def test_expected_wire_bytes_on_a_clean_link_are_the_frames_real_lengths() -> None:
+    from harness.device.client import expected_wire_bytes
+    from protocol import Infer, Run
+
+    data = WINDOW.astype("<i2").tobytes()
+    whole = len(encode_frame(Infer(1, 50, 3, tuple(WINDOW.ravel().tolist())), 1))
+    parts = sum(len(encode_frame(Part(1, 1, 50, 3, 48, i, data[i * 48:(i + 1) * 48]), 1)) for i in range(7))
+    assert abs(expected_wire_bytes(300, 0, 0.0) - whole) <= 2
+    assert abs(expected_wire_bytes(300, 48, 0.0) - parts - len(encode_frame(Run(1, 1, 50, 3), 1))) <= 7
+    assert expected_wire_bytes(300, 48, 0.01) > expected_wire_bytes(300, 48, 0.0) * 1.9  # 70-byte frames: 1/0.99^70
 
 
 def test_a_whole_window_whose_reply_is_damaged_is_asked_for_again_whole(cproto: CProto) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -168,8 +169,27 @@ MISSING_COPIES = 2
 """Copies of each missing part in a resend round: where a part is lost with probability q (about
 0.5 for 70 wire bytes at 1 % per byte), a round then misses it with q squared, so eight rounds
 fail about once in 65,000 parts instead of once in 260; the device takes a repeat as the same part."""
-GROW_AFTER = 8
-"""Windows in a row that saw no damage, after which the part size doubles (up to whole windows)."""
+HISTORY = 32
+"""Windows over which the link's damage rate is estimated (the adaptive part size)."""
+_PROBE = bytes(range(1, 49))
+PART_OVERHEAD = len(encode_frame(Part(1, 1, 50, 3, 48, 0, _PROBE), 1)) - len(_PROBE)
+"""Wire bytes of a Part besides its samples (header, CRC, COBS, delimiter)."""
+WHOLE_OVERHEAD = len(encode_frame(Infer(1, 8, 3, tuple(range(1, 25))), 1)) - len(_PROBE)
+"""Wire bytes of a whole-window Infer besides its samples."""
+RUN_BYTES = len(encode_frame(Run(1, 1, 50, 3), 1))
+
+
+def expected_wire_bytes(n_bytes: int, size: int, p: float) -> float:
+    """Wire bytes expected to bring ``n_bytes`` sample bytes across in parts of ``size`` (0: one
+    Infer) when each wire byte is damaged with probability ``p``: a frame of L bytes arrives intact
+    with probability (1 - p)^L and is sent until it does (a part missing from Held, a whole Infer
+    again), so it costs L / (1 - p)^L."""
+    if not size or size >= n_bytes:
+        lens = [n_bytes + WHOLE_OVERHEAD]
+    else:
+        full, last = divmod(n_bytes, size)
+        lens = [size + PART_OVERHEAD] * full + ([last + PART_OVERHEAD] if last else []) + [RUN_BYTES]
+    return sum(n / (1.0 - p) ** n for n in lens) if p < 1.0 else float("inf")
 
 LINK_ERROR_CODES = frozenset({ErrorCode.CRC, ErrorCode.COBS, ErrorCode.LENGTH, ErrorCode.OVERRUN})
 """Error codes that say the frame was damaged on the link: the request is resent at once."""
@@ -284,11 +304,12 @@ class DeviceClient:
     missing is answered with Held (the parts the device holds), and only the missing parts are
     sent again (MISSING_COPIES of each), with a new Run. Parts cost header bytes (a 300-byte
     window is 317 bytes as one Infer frame, 473 as parts of 48), so with ``adaptive`` the size
-    follows the link: windows go whole while it is clean; a whole window whose request was
-    damaged or lost is sent again as parts of ``part_bytes`` (a damaged reply is asked for again
-    whole: the device answers from its cache); a window that needed any resend sets the size to
-    ``part_bytes`` for the next, and every GROW_AFTER clean windows in a row double it, up to
-    whole windows again. ``part_bytes`` 0 sends every window as one Infer frame (as at depth > 1,
+    follows the link: the damage seen over the last HISTORY windows (resends and missing parts
+    per wire byte, both ways) estimates the byte error rate, and each window goes whole or in
+    parts of ``part_bytes`` x 2^k, whichever expected_wire_bytes says costs least at that rate (a
+    clean link: whole windows). A whole window whose request was damaged or lost is sent again in
+    parts of the best part size (a damaged reply is asked for again whole: the device answers
+    from its cache). ``part_bytes`` 0 sends every window as one Infer frame (as at depth > 1,
     where two windows would share the device's one staging buffer).
 
     Args:
@@ -320,9 +341,9 @@ class DeviceClient:
         self._out: dict[int, _Pending] = {}
         self.part_bytes = part_bytes
         self.adaptive = adaptive
-        self._unit = 0
-        """with ``adaptive``: the part size now (0: whole windows)"""
-        self._clean_streak = 0
+        self._history: deque[tuple[int, int]] = deque(maxlen=HISTORY)
+        """with ``adaptive``: (wire bytes, damage events) of each recent window"""
+        self._wire = self._damage = self._wire_mark = self._damage_mark = 0
         self._transfer = 0
         self._inflight: dict[int, _Transfer] = {}
         """window id -> its transfer in flight"""
@@ -373,6 +394,7 @@ class DeviceClient:
         return self.seq
 
     def _write(self, wire: bytes) -> None:
+        self._wire += len(wire)
         try:
             self.ser.write(wire)
             self.ser.flush()
@@ -387,6 +409,7 @@ class DeviceClient:
 
     def _resend(self, seq: int, reason: str, blind: bool = False, request_damaged: bool = True) -> None:
         p = self._out[seq]
+        self._damage += 1
         if p.to_parts and request_damaged:
             if p.switch is None:
                 p.switch = reason  # the waiter sends the window again in parts
@@ -420,6 +443,7 @@ class DeviceClient:
                 raise ConnectionError(f"{self.where}: transport failed: {exc}") from exc
             if not chunk:
                 continue
+            self._wire += len(chunk)
             for ev in self.deframer.feed(chunk):
                 self._on_event(ev)
             return
@@ -558,7 +582,7 @@ class DeviceClient:
         n, ch = int(x.shape[0]), int(x.shape[1])
         data = x.tobytes()
         self._transfer = self._transfer % 0xFFFF + 1
-        size = self._unit if self.adaptive and self.part_bytes else self.part_bytes
+        size = self.part_size(len(data)) if self.adaptive and self.part_bytes else self.part_bytes
         if whole or not size or len(data) <= size:
             seq = self._start(_whole(window_id, n, ch, data), Result)
             self._out[seq].to_parts = bool(self.adaptive and self.part_bytes and not whole
@@ -597,9 +621,8 @@ class DeviceClient:
                 self.stats.retries += 1
                 key = "whole window damaged: sent in parts"
                 self.stats.retry_reasons[key] = self.stats.retry_reasons.get(key, 0) + 1
-                self._unit, self._clean_streak = self.part_bytes, 0
                 self._transfer = self._transfer % 0xFFFF + 1
-                t.transfer, t.part_bytes = self._transfer, self.part_bytes
+                t.transfer, t.part_bytes = self._transfer, self.part_size(len(t.data), whole=False)
                 self._begin_parts(window_id, t)
                 continue
             except DeviceError as exc:
@@ -624,6 +647,7 @@ class DeviceClient:
             if rounds == self.retries:
                 break
             reason = f"device missing {len(missing)} of {t.n_parts} parts"
+            self._damage += len(missing)
             reasons.append(reason)
             self.stats.retries += 1
             key = "device missing parts"
@@ -641,24 +665,28 @@ class DeviceClient:
         CorruptedInput. Raises DeviceTimeout or DeviceError when the window cannot be verified."""
         x = np.ascontiguousarray(window, dtype="<i2")
         try:
-            r, reasons = self._finish_verified(window_id, x)
-        except (DeviceError, DeviceTimeout):
-            self._follow_link(damaged=True, nbytes=x.nbytes)
-            raise
-        self._follow_link(damaged=bool(reasons), nbytes=x.nbytes)
-        return r, reasons
+            return self._finish_verified(window_id, x)
+        finally:
+            self._history.append((self._wire - self._wire_mark, self._damage - self._damage_mark))
+            self._wire_mark, self._damage_mark = self._wire, self._damage
 
-    def _follow_link(self, damaged: bool, nbytes: int) -> None:
-        """With ``adaptive``: the next window's part size, from how this one went (class doc)."""
-        if not (self.adaptive and self.part_bytes):
-            return
-        if damaged:
-            self._unit, self._clean_streak = self.part_bytes, 0
-        elif self._unit:
-            self._clean_streak += 1
-            if self._clean_streak >= GROW_AFTER:
-                self._clean_streak = 0
-                self._unit = 0 if 2 * self._unit >= nbytes else 2 * self._unit
+    def damage_rate(self) -> float:
+        """Damage events per wire byte over the last HISTORY windows and the one in flight (0
+        before any)."""
+        wire = sum(w for w, _ in self._history) + self._wire - self._wire_mark
+        damage = sum(d for _, d in self._history) + self._damage - self._damage_mark
+        return damage / wire if wire else 0.0
+
+    def part_size(self, n_bytes: int, whole: bool = True) -> int:
+        """The part size for a window of ``n_bytes`` sample bytes at the estimated damage rate
+        (0: whole; ``whole`` False: the best size in parts)."""
+        p = min(self.damage_rate(), 0.5)
+        sizes = [0] if whole else []
+        size = self.part_bytes
+        while size < n_bytes:
+            sizes.append(size)
+            size *= 2
+        return min(sizes, key=lambda s: expected_wire_bytes(n_bytes, s, p), default=0)
 
     def _finish_verified(self, window_id: int, x: np.ndarray) -> tuple[Result, list[str]]:
         reasons: list[str] = []
