@@ -537,6 +537,8 @@ def _validate_run(args: argparse.Namespace, model: ModelDescriptor, fixtures: Fi
             if args.hop % spf or window % spf:
                 raise ValueError(f"options --hop {args.hop} / --samples-per-frame {spf}: the samples per frame must "
                                  f"divide the hop and the window ({window} samples)")
+            from harness.verdict.stream import check_hop
+            check_hop(window, args.hop, "option --hop")
     if args.mode != "stream":
         for opt, flag in (("drop_frame", "--drop-frame"), ("limit_streams", "--stream-limit")):
             if getattr(args, opt):

@@ -12,7 +12,7 @@ from cproto import FW, build_host
 
 from harness.data.fixtures import load_fixtures
 from harness.data.windows import rotate_xy_q14
-from harness.verdict.stream import fixture_streams
+from harness.verdict.stream import STREAM_SLOTS, _windows, check_hop, fixture_streams
 
 
 def test_the_device_rotation_is_bit_exact_with_rotate_xy_q14_on_an_int16_sweep() -> None:
@@ -82,3 +82,55 @@ def test_the_stream_report_is_a_page_with_a_timeline_per_case(tmp_path: Path) ->
     assert "eartag / w8a16 on qemu: PASS" in page and "2 lost to dropped frames" in page
     assert "eartag_w8a16_timeline.png" in page and (tmp_path / "rep" / "eartag_w8a16_timeline.png").stat().st_size > 0
     assert (tmp_path / "rep" / "eartag_w8a16_last_to_result.png").is_file() and "stream.json" in page
+
+
+def test_window_starts_reach_exactly_the_last_full_window() -> None:
+    assert _windows(49, 50, 25) == []
+    assert _windows(50, 50, 25) == [0]
+    assert _windows(74, 50, 25) == [0]
+    assert _windows(75, 50, 25) == [0, 25]
+
+
+def test_the_host_knows_the_device_slot_count_and_refuses_a_hop_that_needs_more() -> None:
+    model_h = (FW / "src" / "app" / "model.h").read_text()
+    assert f"#define MODEL_STREAM_SLOTS {STREAM_SLOTS}\n" in model_h
+    check_hop(50, 13)  # ceil(50 / 13) = 4 slots: the most the device holds
+    for hop, why in ((12, "in progress 5 at a time"), (0, "must be 1..50"), (51, "must be 1..50")):
+        try:
+            check_hop(50, hop)
+        except ValueError as exc:
+            assert why in str(exc)
+        else:
+            raise AssertionError(f"hop {hop} accepted")
+
+
+@needs_qemu
+def test_a_hop_that_fills_every_slot_keeps_every_window_bit_exact() -> None:
+    """Hop 13 on a 50-sample window: four windows in progress at once, the device's every slot,
+    so a slot is reused the moment its window ends; every window must still match."""
+    from harness.device.targets import QemuTarget
+    from harness.verdict.stream import run_stream
+
+    fx = load_fixtures(FIXTURES / "recordings", CATTLE)
+    r = run_stream(QemuTarget("eartag", "w8a16"), fx, CATTLE, hop=13, samples_per_frame=1, limit_streams=1)
+    assert r.passed and r.windows_lost == 0 and r.windows_verified == r.windows_expected > 20
+
+
+@needs_qemu
+def test_the_device_itself_refuses_a_hop_that_needs_a_fifth_slot() -> None:
+    """Past the host's check: StreamStart(12) straight to the firmware is refused, 13 gets 4 slots."""
+    import pytest
+
+    from harness.device.client import DeviceClient, DeviceError, open_transport
+    from harness.device.targets import QemuTarget
+
+    target = QemuTarget("collar", "w8a16")
+    try:
+        c = DeviceClient(open_transport(target.start()), "collar")
+        c.hello()
+        with pytest.raises(DeviceError, match="PAYLOAD"):
+            c.stream_start(12)
+        assert c.stream_start(13).slots == STREAM_SLOTS
+        c.close()
+    finally:
+        target.stop()

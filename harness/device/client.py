@@ -769,7 +769,3 @@ def _count(reasons: list[str]) -> str:
         c[r] = c.get(r, 0) + 1
     return ", ".join(f"{n} x {r}" for r, n in c.items())
 
-
-def _seq_after(a: int, b: int) -> bool:
-    """True when sequence number a is newer than b (mod 2^16)."""
-    return 0 < ((a - b) & 0xFFFF) < 0x8000

@@ -29,7 +29,7 @@ from harness.reference import load_reference
 from harness.verdict.evaluate import board_family, check_case
 from protocol import ScoreKind, TimeBase
 
-__all__ = ["Stream", "StreamRun", "fixture_streams", "run_stream"]
+__all__ = ["STREAM_SLOTS", "Stream", "StreamRun", "check_hop", "fixture_streams", "run_stream"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,23 @@ def fixture_streams(fx: FixtureSet) -> list[Stream]:
         run.append(i)
     flush()
     return streams
+
+
+STREAM_SLOTS = 4
+"""Windows the firmware advances at once in stream mode, one GRU state each (MODEL_STREAM_SLOTS in
+device_fw/src/app/model.h; a test reads it there)."""
+
+
+def check_hop(window: int, hop: int, where: str = "hop") -> None:
+    """ValueError unless the device can take this hop: at most ``window`` and at most STREAM_SLOTS
+    windows in progress at once (a window of ``window`` samples starts every ``hop``)."""
+    if not 1 <= hop <= window:
+        raise ValueError(f"{where} {hop}: must be 1..{window} (the window's length)")
+    slots = -(-window // hop)
+    if slots > STREAM_SLOTS:
+        raise ValueError(f"{where} {hop}: windows of {window} samples would be in progress {slots} at a time; the "
+                         f"device holds {STREAM_SLOTS} (MODEL_STREAM_SLOTS): use a hop of at least "
+                         f"{-(-window // STREAM_SLOTS)}")
 
 
 def _windows(n: int, window: int, hop: int) -> list[int]:
@@ -177,7 +194,8 @@ def run_stream(target: Target, fx: FixtureSet, models: ModelDescriptor, hop: int
     hop = models.hop if hop is None else hop
     streams = fixture_streams(fx)[:limit_streams]
     window = fx.windows.x.shape[1]
-    if hop < 1 or window % samples_per_frame or hop % samples_per_frame:
+    check_hop(window, hop)
+    if window % samples_per_frame or hop % samples_per_frame:
         raise ValueError(f"samples per frame {samples_per_frame} must divide the hop {hop} and the window "
                          f"{window} (so that every window ends with a frame)")
     drops = set(drop_frames)
