@@ -400,18 +400,19 @@ def test_the_firmware_takes_windows_in_parts_through_a_faulty_proxy_bit_exact(bo
 
 @needs_qemu
 def test_the_link_bench_compares_each_row_with_the_clean_runs_either_side_of_it() -> None:
-    """A short per-byte bench: a clean run before the row and after it, the row's clean time their
-    mean, and nothing silently wrong."""
+    """A short per-byte bench through the proxy: a clean run (through the proxy too) before the
+    row and after it, the row's clean time their mean, and nothing silently wrong."""
     from harness.bench.linkbench import run_link_bench
     from harness.data.fixtures import load_fixtures
 
     fx = load_fixtures(FIXTURES / "recordings", CATTLE)
     logged: list[str] = []
     rows = run_link_bench(fx, CATTLE, "eartag", limit=12, kinds=("flip",), rates=(0.01,), unit="byte",
-                          log=logged.append)
+                          proxy=True, log=logged.append)
     cleans = [float(m.split(" in ")[1].split()[0]) for m in logged if m.startswith("clean ")]
     assert [m.split(":")[0] for m in logged if m.startswith("clean ")] == ["clean 0", "clean 1"]
     clean, row = rows
     assert clean.fault == "none" and clean.verified == 12 and clean.seconds == pytest.approx(cleans[0], abs=0.06)
+    assert clean.injected.startswith("proxy: ") and "flip" not in clean.injected  # the same path, nothing injected
     assert row.fault == "flip" and row.silently_wrong == 0 and row.verified + row.failed == 12
     assert row.clean_seconds == pytest.approx(sum(cleans) / 2, abs=0.06)

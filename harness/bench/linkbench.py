@@ -1,14 +1,15 @@
 """``hil bench link``: how the verdict survives a noisy link.
 
 For each fault kind (and all kinds at once) x rate, one device run with seeded faults injected
-between the harness and the emulated device, compared with a clean run of the same case: windows
+between the harness and the emulated device, compared with clean runs of the same case: windows
 verified, failed explicitly, silently wrong (verified but different from the reference: must be
-0), whether the stream was aborted, resends, and wall time relative to the clean run (host time,
+0), whether the stream was aborted, resends, and wall time relative to the clean runs (host time,
 noisy: read it as a ratio within one run of the bench). On a shared machine the load drifts over
-the minutes a bench takes, so a clean run is made before every faulted row and after the last, and
-each row is compared with the mean of the clean runs on either side of it. Faults are drawn per frame or per byte
-(harness.device.linkfaults), inside the harness process or, with ``proxy``, in a TCP proxy on the
-real transport path (harness.device.linkproxy). Stalls add their own time: a row's budget is the
+the minutes a bench takes, so a clean run is made before every faulted row and after the last,
+and each row is compared with the mean of the clean runs on either side of it. Faults are drawn
+per frame or per byte (harness.device.linkfaults), inside the harness process or, with ``proxy``,
+in a TCP proxy on the real transport path (harness.device.linkproxy); the clean runs then go
+through the same proxy, injecting nothing. Stalls add their own time: a row's budget is the
 clean time plus the stall time it injected.
 """
 
@@ -97,6 +98,8 @@ def run_link_bench(fx: FixtureSet, models: ModelDescriptor, board: str, variant:
     rows: list[LinkBenchRow] = []
     with tempfile.TemporaryDirectory(prefix="hil-bench-link-") as tmp:
         def one(faults: LinkFaults | None, tag: str) -> tuple[DeviceRun, float]:
+            if faults is None and proxy:  # the clean run goes through the same proxy, injecting nothing
+                faults = LinkFaults.parse("flip:0", unit=unit)
             t0 = time.monotonic()
             run = run_device(make_target("qemu", board, variant), fx, models, Path(tmp) / f"{tag}.jsonl",
                              limit=n, log=lambda m: None, reference=ref, link_faults=faults, depth=1,
@@ -112,7 +115,7 @@ def run_link_bench(fx: FixtureSet, models: ModelDescriptor, board: str, variant:
             if i == 0:
                 rows.append(LinkBenchRow("none", 0.0, n, run.n_verified, len(run.failures), run.n_mismatches,
                                          run.aborted is not None, int(run.link["retries"]),  # type: ignore[call-overload]
-                                         "-", secs, secs, 0.0, unit))
+                                         str(run.link.get("faults_injected") or "-"), secs, secs, 0.0, unit))
             return secs
 
         before = clean_run(0)
