@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from harness.config.descriptor import load_descriptor
+
+# no per-example deadline: on a loaded 2-core machine one example can take 250 ms and the test
+# would fail on time, which is not what these property tests check
+settings.register_profile("hil", deadline=None)
+settings.load_profile("hil")
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
