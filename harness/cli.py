@@ -320,12 +320,12 @@ def _cmd_completion(args: argparse.Namespace) -> int:
 def _cmd_doctor(args: argparse.Namespace) -> int:
     import json
 
-    from harness.report.doctor import doctor, format_doctor, ready_for
+    from harness.report.doctor import TARGET_NAMES, doctor, format_doctor, ready_for
 
     checks = doctor()
     if args.json:
         print(json.dumps({"schema": "hil-doctor/1", "checks": [c.as_dict() for c in checks],
-                          "ready": {t: ready_for(checks, t) for t in ("qemu", "renode", "board")}}, indent=1))
+                          "ready": {t: ready_for(checks, t) for t in TARGET_NAMES}}, indent=1))
     else:
         print(format_doctor(checks))
     return 0 if ready_for(checks, "qemu") else 1
@@ -382,6 +382,7 @@ class Interrupted(BaseException):
     stopped by their ``finally`` and ``hil run`` still writes its report."""
 
     def __init__(self, signum: int) -> None:
+        self.signum = signum
         self.signame = signal.Signals(signum).name
         self.status = 128 + signum
         super().__init__(self.signame)
@@ -430,11 +431,113 @@ def _resolve_cases(args: argparse.Namespace, model: ModelDescriptor) -> None:
                                  f"{', '.join(model.variants)})")
 
 
+def _case_device(args: argparse.Namespace, board: str) -> str | None:
+    """The board device a case of ``board`` runs on (a labgrid place, an attached board), or None
+    on an emulator, which starts a device of its own for each case. Cases of one device run one
+    after the other, in one job."""
+    if args.target == "labgrid":
+        return f"place {args.place}" if args.place else f"board {board}"
+    if args.target == "board":
+        return f"board {board}"
+    return None
+
+
+def _job_units(args: argparse.Namespace, cases: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """The cases of ``hil run --jobs N`` in units of one device each, longest expected first (a
+    float variant on a board without an FPU runs in software floating point)."""
+    from harness.config.boards import BOARDS
+
+    units: dict[object, list[tuple[str, str]]] = {}
+    for b, v in cases:
+        dev = _case_device(args, b)
+        units.setdefault(dev if dev is not None else (b, v), []).append((b, v))
+
+    def cost(unit: list[tuple[str, str]]) -> int:
+        return sum(10 if v == "float32" and not BOARDS[b].fpu else 1 for b, v in unit)
+
+    return sorted(units.values(), key=cost, reverse=True)
+
+
+_JOB_INTERRUPTED: list[int] = []
+"""in a job process: the signal that interrupted it (its later units do not start)"""
+
+
+def _job_interrupted(signum: int, _frame: object) -> None:
+    _JOB_INTERRUPTED.append(signum)
+    raise Interrupted(signum)
+
+
+def _job_init() -> None:
+    """A job process: SIGINT and SIGTERM end its case as they end one of ``hil run`` (the
+    emulator stopped, the place released, by the ``finally`` of the run), and no case of it starts
+    after that."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _job_interrupted)
+
+
+def _run_job(args: argparse.Namespace, fixtures: FixtureSet, thresholds: dict[tuple[str, str], Thresholds],
+             report_dir: Path, link_faults: LinkFaults | None,
+             cases: list[tuple[str, str]]) -> tuple[list[DeviceRun], int]:
+    """One job of ``hil run --jobs N``, in its own process: its cases, one device."""
+    model = _model(args)  # the descriptor's model sources and boards file, in this process too
+    _resolve_cases(args, model)
+    if _JOB_INTERRUPTED:
+        from harness.verdict.evaluate import failed_run
+
+        name = signal.Signals(_JOB_INTERRUPTED[0]).name
+        n = len(fixtures.windows) if args.limit is None else min(args.limit, len(fixtures.windows))
+        return ([failed_run(b, v, args.target, n, f"interrupted by {name}: not started", model.classes)
+                 for b, v in cases], 128 + _JOB_INTERRUPTED[0])
+    return _run_cases(args, model, fixtures, thresholds, report_dir, link_faults, cases)
+
+
+def _run_jobs(args: argparse.Namespace, model: ModelDescriptor, fixtures: FixtureSet,
+              thresholds: dict[tuple[str, str], Thresholds], report_dir: Path,
+              link_faults: LinkFaults | None = None) -> tuple[list[DeviceRun], int]:
+    """The cases of ``hil run`` in ``--jobs`` processes, one device each; the runs in the order
+    of the cases, as ``--jobs 1`` gives them."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from harness.verdict.evaluate import failed_run
+
+    cases = [(b, v) for b in args.board for v in args.variant]
+    units = _job_units(args, cases)
+    if args.jobs == 1 or len(units) == 1:
+        return _run_cases(args, model, fixtures, thresholds, report_dir, link_faults, cases)
+    n = len(fixtures.windows) if args.limit is None else min(args.limit, len(fixtures.windows))
+    by_case: dict[tuple[str, str], DeviceRun] = {}
+    status = 0
+    pool = ProcessPoolExecutor(max_workers=min(args.jobs, len(units)), initializer=_job_init,
+                               mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures = [pool.submit(_run_job, args, fixtures, thresholds, report_dir, link_faults, u) for u in units]
+        for fut in futures:
+            runs, st = fut.result()
+            status = max(status, st)
+            by_case.update({(r.board, r.variant): r for r in runs})
+    except Interrupted as exc:
+        for proc in list(getattr(pool, "_processes", {}).values()):  # each job stops its device and exits
+            if proc.is_alive():
+                os.kill(proc.pid, exc.signum)
+        pool.shutdown(wait=True, cancel_futures=True)
+        for fut in futures:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                by_case.update({(r.board, r.variant): r for r in fut.result()[0]})
+        why = f"interrupted by {exc.signame}: not finished; continue with the same command plus --resume"
+        return [by_case.get(c) or failed_run(c[0], c[1], args.target, n, why, model.classes) for c in cases], exc.status
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return [by_case[c] for c in cases], status
+
+
 def _run_cases(args: argparse.Namespace, model: ModelDescriptor, fixtures: FixtureSet,
                thresholds: dict[tuple[str, str], Thresholds], report_dir: Path,
-               link_faults: LinkFaults | None = None) -> tuple[list[DeviceRun], int]:
-    """Every board x variant case of ``hil run``; a case that fails does not stop the others.
-    Returns the runs and 3 when a target was not configured at all (else 0)."""
+               link_faults: LinkFaults | None = None,
+               cases: list[tuple[str, str]] | None = None) -> tuple[list[DeviceRun], int]:
+    """The board x variant cases of ``hil run`` (default every one), one after the other; a case
+    that fails does not stop the others. Returns the runs and 3 when a target was not configured
+    at all (else 0)."""
     import time
 
     from tqdm import tqdm
@@ -445,14 +548,14 @@ def _run_cases(args: argparse.Namespace, model: ModelDescriptor, fixtures: Fixtu
     runs: list[DeviceRun] = []
     status = 0
     n = len(fixtures.windows) if args.limit is None else min(args.limit, len(fixtures.windows))
-    cases = [(b, v) for b in args.board for v in args.variant]
+    cases = cases if cases is not None else [(b, v) for b in args.board for v in args.variant]
     for k, (board, variant) in enumerate(cases):
         journal = report_dir / "journals" / f"{args.target}_{board}_{variant}.jsonl"
 
         def progress(it, total, label=f"{board}/{variant}"):  # type: ignore[no-untyped-def]
             if args.quiet:
                 return it
-            if sys.stderr.isatty():
+            if sys.stderr.isatty() and args.jobs == 1:  # bars of parallel jobs would draw over each other
                 return tqdm(it, total=total, desc=label, unit="win", leave=False)
             return _progress_lines(it, total, label)
 
@@ -461,7 +564,8 @@ def _run_cases(args: argparse.Namespace, model: ModelDescriptor, fixtures: Fixtu
         try:
             target = make_target(args.target, board, variant, image=Path(args.image) if args.image else None,
                                  port=args.port, probe=args.probe, no_flash=args.no_flash,
-                                 hardware_map=Path(args.hardware_map) if args.hardware_map else None)
+                                 hardware_map=Path(args.hardware_map) if args.hardware_map else None,
+                                 place=args.place, coordinator=args.coordinator)
             run = run_device(target, fixtures, model, journal, resume=args.resume, limit=args.limit,
                              progress=progress, log=lambda m: None, depth=args.depth, link_faults=link_faults,
                              link_proxy=args.link_proxy, part_bytes=args.part_bytes, abort_after=args.abort_after,
@@ -539,6 +643,8 @@ def _validate_run(args: argparse.Namespace, model: ModelDescriptor, fixtures: Fi
                                  f"divide the hop and the window ({window} samples)")
             from harness.verdict.stream import check_hop
             check_hop(window, args.hop, "option --hop")
+    if args.mode == "stream" and args.jobs != 1:
+        raise ValueError("option --jobs: window mode only (--mode stream runs its cases one after the other)")
     if args.mode != "stream":
         for opt, flag in (("drop_frame", "--drop-frame"), ("limit_streams", "--stream-limit")):
             if getattr(args, opt):
@@ -568,13 +674,27 @@ def _validate_run(args: argparse.Namespace, model: ModelDescriptor, fixtures: Fi
             raise ValueError("option --image: an image holds one model variant: give exactly one --variant")
         image_board = f"{boards[0]}-qemu" if args.target == "qemu" else boards[0]
         check_image(Path(args.image), boards[0], image_board)
-    if args.target != "board":
+    if args.target not in ("board", "labgrid"):
         for opt in ("port", "probe", "hardware_map"):
             if getattr(args, opt):
                 raise ValueError(f"option --{opt.replace('_', '-')}: only for --target board (target is "
                                  f"{args.target})")
         if args.no_flash:
-            raise ValueError(f"option --no-flash: only for --target board (target is {args.target})")
+            raise ValueError(f"option --no-flash: only for --target board or labgrid (target is {args.target})")
+    if args.target == "labgrid":
+        for opt in ("port", "probe"):
+            if getattr(args, opt):
+                raise ValueError(f"option --{opt}: the labgrid target talks to a place's own resources; give "
+                                 "--place (and --coordinator) instead")
+        if args.place and args.hardware_map:
+            raise ValueError("options --place and --hardware-map: give the place, or a map naming a place per board, "
+                             "not both")
+    else:
+        for opt in ("place", "coordinator"):
+            if getattr(args, opt):
+                raise ValueError(f"option --{opt}: only for --target labgrid (target is {args.target})")
+    if args.jobs < 1:
+        raise ValueError(f"option --jobs: {args.jobs} must be at least 1")
         if args.meter:
             raise ValueError(f"option --meter: a power meter measures a real board, not {args.target}")
     if args.meter:
@@ -588,7 +708,15 @@ def _validate_run(args: argparse.Namespace, model: ModelDescriptor, fixtures: Fi
     if args.hardware_map:
         hw = HardwareMap.load(Path(args.hardware_map))
         for b in boards:
-            hw.for_board(b)
+            entry = hw.for_board(b)
+            if args.target == "labgrid" and entry.place is None:
+                raise ValueError(f"option --hardware-map: {args.hardware_map}: boards.{entry.name} names no labgrid "
+                                 "place (target labgrid)")
+            if args.target == "board" and entry.place is not None:
+                raise ValueError(f"option --hardware-map: {args.hardware_map}: boards.{entry.name} names labgrid place "
+                                 f"{entry.place}: use --target labgrid")
+    if args.target == "labgrid":
+        _check_places(args, boards)
     for v in variants:
         for f in reference_files(model, v):
             if not f.is_file():
@@ -605,6 +733,32 @@ def _validate_run(args: argparse.Namespace, model: ModelDescriptor, fixtures: Fi
                     if getattr(header, key) != want:
                         raise ValueError(f"{j}: cannot resume: the journal's header says {key} "
                                          f"{getattr(header, key)!r}, this case is {want!r}")
+
+
+def _check_places(args: argparse.Namespace, boards: list[str]) -> None:
+    """Ask each place's coordinator about it before anything starts: a place that is unknown,
+    acquired by someone else, offline, or without a flashing resource when the run would flash
+    (no --no-flash) is refused with the coordinator's reason (exit 2). Nothing is acquired here."""
+    from harness.device.targets.board import HardwareMap
+    from harness.device.targets.labgrid import PlaceLease, PlaceRefused
+
+    if args.place:
+        places = {(args.place, args.coordinator)}
+    elif args.hardware_map:
+        hw = HardwareMap.load(Path(args.hardware_map))
+        places = {(e.place, args.coordinator or e.coordinator) for e in (hw.for_board(b) for b in boards)
+                  if e.place is not None}
+    else:
+        return  # nothing configured: the target says so (exit 3)
+    opt = "--place" if args.place else "--hardware-map"
+    for place, coordinator in sorted(places, key=str):
+        lease = PlaceLease(coordinator, place)
+        try:
+            lease.check(need_flasher=not args.no_flash)
+        except PlaceRefused as exc:
+            raise ValueError(f"option {opt}: {exc}") from None
+        finally:
+            lease.release()
 
 
 def _report_dir(args: argparse.Namespace) -> Path:
@@ -662,7 +816,8 @@ def _cmd_run_stream(args: argparse.Namespace) -> int:
             try:
                 target = make_target(args.target, board, variant, image=Path(args.image) if args.image else None,
                                      port=args.port, probe=args.probe, no_flash=args.no_flash,
-                                     hardware_map=Path(args.hardware_map) if args.hardware_map else None)
+                                     hardware_map=Path(args.hardware_map) if args.hardware_map else None,
+                                     place=args.place, coordinator=args.coordinator)
                 runs.append(run_stream(target, fixtures, model, hop=args.hop,
                                        samples_per_frame=args.samples_per_frame, drop_frames=args.drop_frame or (),
                                        limit_streams=args.limit_streams))
@@ -733,7 +888,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
     _point_latest(report_dir)  # now, so that an interrupted run is the one --resume continues
     prov = collect_provenance()
-    runs, status = _run_cases(args, model, fixtures, thresholds, report_dir, link_faults)
+    runs, status = _run_jobs(args, model, fixtures, thresholds, report_dir, link_faults)
     human = sys.stderr if args.json else sys.stdout  # --json: stdout holds the JSON document alone
     print(summary_table(runs), file=human)
     if baseline is not None:
@@ -1092,7 +1247,7 @@ def _build_parser() -> argparse.ArgumentParser:
     ox.set_defaults(func=_cmd_onnx)
 
     rn = sub.add_parser("run", help="stream the fixture windows through devices and report (the main job)")
-    rn.add_argument("--target", default="qemu", choices=("qemu", "renode", "board"),
+    rn.add_argument("--target", default="qemu", choices=("qemu", "renode", "board", "labgrid"),
                     help="where the firmware runs (default %(default)s)")
     rn.add_argument("--mode", default="window", choices=("window", "stream"),
                     help="window: classify the fixture windows; stream: replay whole bouts as raw samples, the "
@@ -1114,7 +1269,15 @@ def _build_parser() -> argparse.ArgumentParser:
                     help=f"repeatable; default {' and '.join(DEFAULT_VARIANTS)} (those the descriptor has)")
     rn.add_argument("--port", default=None, help="serial port of an attached board")
     rn.add_argument("--probe", default=None, help="debug probe unique id of an attached board")
-    rn.add_argument("--hardware-map", default=None, help="JSON file binding boards to probes and ports")
+    rn.add_argument("--hardware-map", default=None,
+                    help="JSON file binding boards to probes and ports, or to labgrid places (--target labgrid)")
+    rn.add_argument("--place", default=None, metavar="NAME",
+                    help="--target labgrid: the labgrid place to acquire (every case runs on it)")
+    rn.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                    help="--target labgrid: the labgrid coordinator (default $LG_COORDINATOR, else 127.0.0.1:20408)")
+    rn.add_argument("--jobs", type=int, default=1, metavar="N",
+                    help="run the board/variant cases in N processes, one device each (cases of one board "
+                    "device, a place or a port, share its job); one merged report (default 1)")
     rn.add_argument("--image", default=None, help="run this ELF instead of building the image (checked first: an "
                     "ARM ELF that fits the board's memory map and, where it names one, was built for this board)")
     rn.add_argument("--no-flash", action="store_true",

@@ -41,8 +41,8 @@ _DEFAULT_VARIANTS = ("float32", "w8a16")
 _PATH_OPTIONS = ("descriptor", "boards", "hardware-map", "image", "thresholds", "fixtures", "models")
 """Options that name a file or folder: given in an ini file, relative to the ini file's folder."""
 _OPTIONS: dict[str, dict[str, object]] = {
-    "target": {"default": "qemu", "choices": ("qemu", "renode", "board"),
-               "help": "where the firmware runs: qemu (default), renode or an attached board"},
+    "target": {"default": "qemu", "choices": ("qemu", "renode", "board", "labgrid"),
+               "help": "where the firmware runs: qemu (default), renode, an attached board or a labgrid place"},
     "descriptor": {"help": f"the model descriptor (TOML; default the packaged {PACKAGED_DESCRIPTOR.name})"},
     "boards": {"help": "a boards file (TOML) whose boards are added to the packaged ones (and are then the "
                "default boards)"},
@@ -54,7 +54,11 @@ _OPTIONS: dict[str, dict[str, object]] = {
                 "the descriptor has)"},
     "port": {"help": "serial port of an attached board (board target)"},
     "probe": {"help": "debug probe unique id of an attached board, used to flash it (board target)"},
-    "hardware-map": {"help": "JSON file binding boards to probes and ports (board target)"},
+    "hardware-map": {"help": "JSON file binding boards to probes and ports (board target) or to labgrid places "
+                     "(labgrid target)"},
+    "place": {"help": "labgrid target: the place to acquire (every case runs on it)"},
+    "coordinator": {"help": "labgrid target: the coordinator, HOST:PORT (default $LG_COORDINATOR, else "
+                    "127.0.0.1:20408)"},
     "no-flash": {"action": "store_true", "help": "board target: test the firmware already on the board"},
     "image": {"help": "test this ELF (e.g. field firmware) instead of building ours"},
     "thresholds": {"help": f"acceptance floors and budgets (default {ACCEPTANCE_FILE})"},
@@ -91,8 +95,12 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"hil_boards: {exc}") from None
     for b in BOARDS:
         config.addinivalue_line("markers", f"hil_{b}: a case on the {b} board (select with -m hil_{b})")
-    for t in ("qemu", "renode", "board"):
+    for t in ("qemu", "renode", "board", "labgrid"):
         config.addinivalue_line("markers", f"hil_{t}: a case run on the {t} target")
+    if config.pluginmanager.hasplugin("xdist"):
+        from harness.device.xdist import HilXdist
+
+        config.pluginmanager.register(HilXdist(config), "hil-xdist")
 
 
 def _opt(config: pytest.Config, name: str) -> object:
@@ -133,6 +141,8 @@ class HilConfig:
     port: str | None
     probe: str | None
     hardware_map: str | None
+    place: str | None
+    coordinator: str | None
     no_flash: bool
     image: str | None
     thresholds: Path
@@ -179,11 +189,16 @@ def _config(config: pytest.Config) -> HilConfig:
     if missing:
         raise pytest.UsageError(f"hil_variant: {', '.join(missing)}: {model.source} has no such variant (it has "
                                 f"{', '.join(model.variants)})")
+    target = str(_opt(config, "target") or "qemu")
+    for name in ("place", "coordinator"):
+        if _opt(config, name) and target != "labgrid":
+            raise pytest.UsageError(f"hil_{name}: only for --hil-target labgrid (target is {target})")
     return HilConfig(
-        target=str(_opt(config, "target") or "qemu"),
+        target=target,
         boards=boards, variants=variants,
         port=_opt(config, "port"), probe=_opt(config, "probe"),  # type: ignore[arg-type]
         hardware_map=_opt(config, "hardware-map"), no_flash=bool(_opt(config, "no-flash")),  # type: ignore[arg-type]
+        place=_opt(config, "place"), coordinator=_opt(config, "coordinator"),  # type: ignore[arg-type]
         image=_opt(config, "image"),  # type: ignore[arg-type]
         thresholds=Path(str(_opt(config, "thresholds") or ACCEPTANCE_FILE)),
         meter=_opt(config, "meter"), meter_port=_opt(config, "meter-port"),  # type: ignore[arg-type]
@@ -245,7 +260,42 @@ def make_target(cfg: HilConfig, board: str, variant: str) -> Target:
 
     return _make(cfg.target, board, variant, image=Path(cfg.image) if cfg.image else None, port=cfg.port,
                  probe=cfg.probe, hardware_map=Path(cfg.hardware_map) if cfg.hardware_map else None,
-                 no_flash=cfg.no_flash)
+                 no_flash=cfg.no_flash, place=cfg.place, coordinator=cfg.coordinator)
+
+
+def case_devices(config: pytest.Config) -> dict[str, str | None]:
+    """Each case's id (``collar-float32``) -> the board device it runs on when the target is a
+    board (labgrid: its place; board: its board name), None on an emulator (a device of its own).
+    harness.device.xdist gives each device's tests to one worker."""
+    cfg = _session_config(config)
+    out: dict[str, str | None] = {}
+    for b in cfg.boards:
+        for v in cfg.variants:
+            device: str | None = None
+            if cfg.target == "labgrid":
+                device = f"place {cfg.place}" if cfg.place else f"board {b}"
+            elif cfg.target == "board":
+                device = f"board {b}"
+            out[str(HilCase(b, v))] = device
+    return out
+
+
+_SUITE_KEY = pytest.StashKey[list[tuple[str, str]]]()
+
+
+def suite_properties(config: pytest.Config) -> list[tuple[str, str]]:
+    """The JUnit test-suite properties this process recorded (a worker's go to the controller)."""
+    props: list[tuple[str, str]] = config.stash.get(_SUITE_KEY, [])
+    return [*props]
+
+
+def _suite_property(request: pytest.FixtureRequest, name: str, value: str) -> None:
+    """record_testsuite_property, also under xdist: a worker keeps the property, and
+    harness.device.xdist hands it to the controller, which writes the JUnit file."""
+    config = request.config
+    config.stash.setdefault(_SUITE_KEY, []).append((name, value))
+    if not hasattr(config, "workerinput"):
+        request.getfixturevalue("record_testsuite_property")(name, value)
 
 
 def _meter(cfg: HilConfig) -> PowerMeter | None:
@@ -282,8 +332,9 @@ def _hil_runs() -> _Runs:
 
 @pytest.fixture
 def hil_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: FixtureSet, _hil_runs: _Runs,
-            hil_thresholds: dict[tuple[str, str], Thresholds], record_testsuite_property,  # type: ignore[no-untyped-def]
-            record_property, tmp_path_factory: pytest.TempPathFactory) -> DeviceRun:
+            hil_thresholds: dict[tuple[str, str], Thresholds], request: pytest.FixtureRequest,
+            record_property, tmp_path_factory: pytest.TempPathFactory,  # type: ignore[no-untyped-def]
+            _hil_devices: _Devices) -> DeviceRun:
     """The device run of this case: every fixture window streamed, scored and checked once per
     session (cached here rather than by pytest, so a failed run errors once and then skips)."""
     if hil_config.target in _hil_runs.unavailable:
@@ -291,6 +342,7 @@ def hil_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: FixtureSet
     if hil_case in _hil_runs.broken:
         pytest.skip(f"this case's device run failed (reported by its first test): {_hil_runs.broken[hil_case]}")
     if hil_case not in _hil_runs.runs:
+        _release_kept_device(hil_config, _hil_devices)
         try:
             target = make_target(hil_config, hil_case.board, hil_case.variant)
             journal = tmp_path_factory.mktemp("journal") / f"{hil_case}.jsonl"
@@ -316,7 +368,7 @@ def hil_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: FixtureSet
                            ("image", f"{run.image} sha256 {run.image_sha256}"),
                            ("fixture_set", f"{hil_config.fixtures.name} sha256 {hil_recordings.sha256[:16]}"),
                            ("thresholds", str(hil_config.thresholds))):
-            record_testsuite_property(f"{prefix}.{key}", str(value))
+            _suite_property(request, f"{prefix}.{key}", str(value))
     else:
         record_property("hil.device_run", "shared: this case's run was charged to its first test")
     run = _hil_runs.runs[hil_case]
@@ -333,7 +385,8 @@ def _hil_streams() -> dict[HilCase, object]:
 
 @pytest.fixture
 def hil_stream_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: FixtureSet,
-                   _hil_streams: dict[HilCase, object], record_property) -> StreamRun:  # type: ignore[no-untyped-def]
+                   _hil_streams: dict[HilCase, object], record_property,  # type: ignore[no-untyped-def]
+                   _hil_devices: _Devices) -> StreamRun:
     """This case in stream mode: whole bouts replayed as raw samples, the device calibrating and
     windowing them itself; run once per session, a failed run errors once and then skips."""
     from harness.verdict.stream import run_stream
@@ -342,6 +395,7 @@ def hil_stream_run(hil_case: HilCase, hil_config: HilConfig, hil_recordings: Fix
     if isinstance(done, str):
         pytest.skip(f"this case's stream run failed (reported by its first test): {done}")
     if done is None:
+        _release_kept_device(hil_config, _hil_devices)
         try:
             target = make_target(hil_config, hil_case.board, hil_case.variant)
         except TargetUnavailable as exc:
@@ -379,6 +433,13 @@ class _Devices:
         if self.target is not None:
             self.target.stop()
         self.case = self.client = self.target = None
+
+
+def _release_kept_device(cfg: HilConfig, devices: _Devices) -> None:
+    """Before a device run on a board (a labgrid place, a port): stop the connected device that
+    ``hil_device`` keeps for the next test, which holds the same board (one holder at a time)."""
+    if cfg.target in ("labgrid", "board"):
+        devices.close()
 
 
 @pytest.fixture(scope="session")

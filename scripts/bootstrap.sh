@@ -34,8 +34,8 @@ if [ ! -f "$stamp" ]; then
     fi
     rm -f "$report"
   fi
-  echo "bootstrap: pip install (torch==2.13.0 CPU build, numpy, pyserial, construct, pyocd, ...)"
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -c "import torch, numpy, serial, construct, pyocd" # fail loudly if pip did not
+  echo "bootstrap: pip install (torch==2.13.0 CPU build, numpy, pyserial, construct, pyocd, labgrid, pytest-xdist, ...)"
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev,labgrid]' 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -c "import torch, numpy, serial, construct, pyocd, labgrid.remote.client, xdist" # fail loudly if pip did not
   touch "$stamp"
 fi

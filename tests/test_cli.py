@@ -108,6 +108,27 @@ def _boards_file(t: Path, old: str = "", new: str = "") -> str:
 
 BAD: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("limit zero", lambda t: ["run", "--limit", "0"], "--limit: 0 must be at least 1"),
+    ("jobs zero", lambda t: ["run", "--jobs", "0"], "option --jobs: 0 must be at least 1"),
+    ("jobs in stream mode", lambda t: ["run", "--mode", "stream", "--jobs", "2"],
+     "option --jobs: window mode only"),
+    ("place without labgrid", lambda t: ["run", "--place", "desk-3"],
+     "option --place: only for --target labgrid (target is qemu)"),
+    ("coordinator without labgrid",
+     lambda t: ["run", "--target", "board", "--port", "/dev/x", "--coordinator", "h:1"],
+     "option --coordinator: only for --target labgrid (target is board)"),
+    ("labgrid with a port", lambda t: ["run", "--target", "labgrid", "--place", "p", "--port", "/dev/ttyACM0"],
+     "option --port: the labgrid target talks to a place's own resources"),
+    ("labgrid place and map", lambda t: ["run", "--target", "labgrid", "--place", "p", "--hardware-map",
+                                         _file(t, "hw.json", '{"boards": {}}')],
+     "options --place and --hardware-map: give the place, or a map naming a place per board"),
+    ("labgrid map entry without a place",
+     lambda t: ["run", "--target", "labgrid", "--board", "eartag", "--hardware-map",
+                _file(t, "hw.json", '{"boards": {"t": {"board": "eartag", "port": "/dev/x"}}}')],
+     "boards.t names no labgrid place (target labgrid)"),
+    ("board map entry with a place", lambda t: ["run", "--target", "board", "--board", "eartag", "--hardware-map",
+                                                _file(t, "hw.json", '{"boards": {"t": {"board": "eartag", '
+                                                      '"place": "desk-3"}}}')],
+     "boards.t names labgrid place desk-3: use --target labgrid"),
     ("limit negative", lambda t: ["run", "--limit", "-5"], "--limit: -5 must be at least 1"),
     ("limit not a number", lambda t: ["run", "--limit", "ten"], "--limit: 'ten' is not a whole number"),
     ("depth zero", lambda t: ["run", "--depth", "0"], "--depth: 0 must be at least 1"),
@@ -322,12 +343,12 @@ def _journal(t: Path, board: str | None = None, splice: bool = False) -> str:
 @pytest.fixture
 def no_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any attempt to start an emulator or flash a board fails the test."""
-    from harness.device.targets import BoardTarget, QemuTarget, RenodeTarget
+    from harness.device.targets import BoardTarget, LabgridTarget, QemuTarget, RenodeTarget
 
     def refuse(self: object) -> str:
         raise AssertionError("a target was started for bad input")
 
-    for cls in (QemuTarget, RenodeTarget, BoardTarget):
+    for cls in (QemuTarget, RenodeTarget, BoardTarget, LabgridTarget):
         monkeypatch.setattr(cls, "start", refuse)
 
 

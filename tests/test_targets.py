@@ -38,6 +38,35 @@ def test_hardware_map_binds_boards_and_refuses_ambiguity(tmp_path: Path) -> None
         HardwareMap.load(p)
 
 
+def test_hardware_map_names_labgrid_places_and_refuses_a_place_with_a_probe(tmp_path: Path) -> None:
+    from harness.device.targets import LabgridTarget, make_target
+
+    p = tmp_path / "hw.json"
+    p.write_text(json.dumps({"boards": {"tag1": {"board": "eartag", "place": "desk-3", "coordinator": "farm:20408"},
+                                        "col1": {"board": "collar", "probe": "P2", "port": "/dev/ttyACM3"}}}))
+    hw = HardwareMap.load(p)
+    assert (hw.for_board("eartag").place, hw.for_board("eartag").coordinator) == ("desk-3", "farm:20408")
+    t = make_target("labgrid", "eartag", "w8a16", hardware_map=p, no_flash=True)
+    assert isinstance(t, LabgridTarget) and (t.place, t.coordinator, t.flash) == ("desk-3", "farm:20408", False)
+    with pytest.raises(ValueError, match=r"boards\.col1 names no labgrid place"):
+        make_target("labgrid", "collar", "w8a16", hardware_map=p)
+    with pytest.raises(ValueError, match=r"boards\.tag1 names a labgrid place \(desk-3\): use --target labgrid"):
+        make_target("board", "eartag", "w8a16", hardware_map=p)
+    with pytest.raises(TargetUnavailable, match="no labgrid place configured"):
+        make_target("labgrid", "eartag", "w8a16")
+    for entry, says in (({"board": "eartag", "place": "d", "probe": "P"}, r"a labgrid place and probe"),
+                        ({"board": "eartag", "coordinator": "farm:1", "port": "/dev/x"},
+                         r"coordinator: only with a place"),
+                        ({"board": "eartag", "place": ""}, r"boards\.a\.place: must be a non-empty string")):
+        p.write_text(json.dumps({"boards": {"a": entry}}))
+        with pytest.raises(ValueError, match=says):
+            HardwareMap.load(p)
+    p.write_text(json.dumps({"boards": {"a": {"board": "eartag", "place": "d"},
+                                        "b": {"board": "collar", "place": "d"}}}))
+    with pytest.raises(ValueError, match="same labgrid place is bound to two boards"):
+        HardwareMap.load(p)
+
+
 def test_a_configured_board_that_is_absent_is_an_error_not_a_skip() -> None:
     from harness.device.targets.board import BoardEntry, BoardNotFound
 

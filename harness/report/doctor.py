@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 from harness.report.provenance import first_line
 
-__all__ = ["Check", "doctor", "format_doctor", "ready_for"]
+__all__ = ["TARGET_NAMES", "Check", "doctor", "format_doctor", "ready_for"]
 
 
 @dataclass(frozen=True)
@@ -115,8 +115,12 @@ def doctor() -> list[Check]:
     checks.append(Check("renode", exe is not None, exe or "not found (set HIL_RENODE or put renode on PATH; not "
                         "packaged for Debian or PyPI)", "renode"))
     checks += [_package("torch", "all"), _package("onnxruntime", "optional", "onnx"), _package("pyocd", "board"),
-               _probes(), _ports()]
+               _package("labgrid", "labgrid", "labgrid"), _probes(), _ports()]
     return checks
+
+
+TARGET_NAMES = ("qemu", "renode", "board", "labgrid")
+"""the targets whose readiness `hil doctor` reports"""
 
 
 def ready_for(checks: list[Check], target: str) -> bool:
@@ -131,6 +135,6 @@ def format_doctor(checks: list[Check]) -> str:
              for c in checks]
     lines.append("")
     lines.append("targets: " + ", ".join(f"{t} {'ready' if ready_for(checks, t) else 'not ready'}"
-                                         for t in ("qemu", "renode", "board")))
+                                         for t in TARGET_NAMES))
     return "\n".join(lines)
 

@@ -5,10 +5,12 @@ The image flashed is exactly the ELF given (``--image``), else the harness's own
 part. With ``flash=False`` (``--no-flash``) nothing is flashed and no probe is needed: the firmware
 already on the board is tested, and the hello proves what it is (board, build id, model hash).
 
-A hardware map file binds names to probes and ports so identical probes never get the wrong image:
+A hardware map file binds names to probes and ports so identical probes never get the wrong image,
+and can name a board's labgrid place instead (``--target labgrid``; harness.device.targets.labgrid):
 
     {"boards": {"eartag-1": {"board": "eartag", "probe": "000683...", "usb_serial": "E1A2..."},
-                "collar-1": {"board": "collar", "probe": "L1000...", "port": "/dev/ttyACM1"}}}
+                "collar-1": {"board": "collar", "probe": "L1000...", "port": "/dev/ttyACM1"},
+                "collar-2": {"board": "collar", "place": "desk-3-collar", "coordinator": "farm:20408"}}}
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ class BoardEntry:
     probe: str | None
     port: str | None
     usb_serial: str | None
+    place: str | None = None
+    """a labgrid place (the labgrid target), instead of a probe and a port"""
+    coordinator: str | None = None
+    """the labgrid coordinator of ``place`` (HOST:PORT)"""
 
 
 class HardwareMap:
@@ -61,22 +67,33 @@ class HardwareMap:
         for name, e in raw["boards"].items():
             if not isinstance(e, dict):
                 raise ValueError(f"{path}: boards.{name}: must be an object, got {type(e).__name__}")
-            unknown = sorted(set(e) - {"board", "probe", "port", "usb_serial"})
+            unknown = sorted(set(e) - {"board", "probe", "port", "usb_serial", "place", "coordinator"})
             if unknown:
                 raise ValueError(f"{path}: boards.{name}: unknown field(s) {', '.join(unknown)}")
             if e.get("board") not in BOARDS:
                 raise ValueError(f"{path}: boards.{name}.board: must be one of {', '.join(BOARDS)} (the boards "
                                  f"files in use), got {e.get('board')!r}")
-            for k in ("probe", "port", "usb_serial"):
+            for k in ("probe", "port", "usb_serial", "place", "coordinator"):
                 if k in e and not (isinstance(e[k], str) and e[k]):
                     raise ValueError(f"{path}: boards.{name}.{k}: must be a non-empty string, got {e[k]!r}")
-            entries[name] = BoardEntry(name, e["board"], e.get("probe"), e.get("port"), e.get("usb_serial"))
+            local = [k for k in ("probe", "port", "usb_serial") if k in e]
+            if "place" in e and local:
+                raise ValueError(f"{path}: boards.{name}: a labgrid place and {', '.join(local)}: the place's own "
+                                 "resources are its probe and port; give one or the other")
+            if "coordinator" in e and "place" not in e:
+                raise ValueError(f"{path}: boards.{name}.coordinator: only with a place")
+            entries[name] = BoardEntry(name, e["board"], e.get("probe"), e.get("port"), e.get("usb_serial"),
+                                       e.get("place"), e.get("coordinator"))
         probes = [e.probe for e in entries.values() if e.probe]
         if len(probes) != len(set(probes)):
             raise ValueError(f"{path}: the same probe id is bound to two boards")
+        places = [(e.coordinator, e.place) for e in entries.values() if e.place]
+        if len(places) != len(set(places)):
+            raise ValueError(f"{path}: the same labgrid place is bound to two boards")
         return cls(entries)
 
     def for_board(self, board: str) -> BoardEntry:
+        """The one entry of ``board``; raises ValueError when there are none or several."""
         found = [e for e in self.entries.values() if e.board == board]
         if len(found) != 1:
             raise ValueError(f"hardware map has {len(found)} entries for board {board!r}; need exactly one")
