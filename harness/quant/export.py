@@ -272,7 +272,23 @@ def render_tables() -> str:
         + _arr("int16_t", "nn_sigmoid_lut", np.append(SIGMOID_LUT, SIGMOID_LUT[-1])).replace("static const", "const")
         + "\n"
         + _arr("int16_t", "nn_tanh_lut", np.append(TANH_LUT, TANH_LUT[-1])).replace("static const", "const")
+        + "\n/* The same tables packed for one load per lookup (nn_lut_gate_pk, nn_lut_eval.h): entry i holds\n"
+        " * lut[i] in its low half and lut[i + 1] - lut[i] in its high half (two's complement, 16 bits each). */\n"
+        + _arr("uint32_t", "nn_sigmoid_lutp", _packed_lut(SIGMOID_LUT), "0x{:08x}u").replace("static const", "const")
+        + "\n"
+        + _arr("uint32_t", "nn_tanh_lutp", _packed_lut(TANH_LUT), "0x{:08x}u").replace("static const", "const")
     )
+
+
+def _packed_lut(lut: np.ndarray) -> np.ndarray:
+    """256 words (lut[i] & 0xffff) | (lut[i + 1] - lut[i]) << 16: a step of the table in one word."""
+    y = np.asarray(lut, dtype=np.int64)
+    if len(y) != 257:
+        raise ValueError(f"a table of {len(y)} entries, not 257")
+    dy = y[1:] - y[:-1]
+    if not (np.all(np.abs(y) < 1 << 15) and np.all(np.abs(dy) < 1 << 15)):
+        raise ValueError("table entries or steps do not fit 16 bits: the packed table would not be exact")
+    return ((y[:-1] & 0xFFFF) | ((dy & 0xFFFF) << 16)).astype(np.uint64)
 
 
 def render_dims(model: GruStudent, src: Path) -> str:

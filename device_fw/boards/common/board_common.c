@@ -3,35 +3,52 @@
  * AIRCR 0xE000ED0C. */
 #include "board.h"
 
-#define RING_SIZE 1024u /* power of two; holds three encoded 50x3 windows */
-static volatile uint8_t ring[RING_SIZE];
-static volatile uint32_t ring_head, ring_tail, ring_overruns;
-
-void board_rx_push(uint8_t byte) {
-    const uint32_t next = (ring_head + 1u) & (RING_SIZE - 1u);
-    if (next == ring_tail) {
-        ring_overruns++;
-        return;
-    }
-    ring[ring_head] = byte;
-    ring_head = next;
-}
+board_rx_ring_t board_rx;
+static uint32_t rx_delimiters_taken; /* board_rx.delimiters when the ring was last drained */
 
 bool board_uart_read(uint8_t *byte) {
-    if (ring_tail == ring_head) {
+    const uint32_t tail = board_rx.tail;
+    if (tail == board_rx.head) {
         return false;
     }
-    *byte = ring[ring_tail];
-    ring_tail = (ring_tail + 1u) & (RING_SIZE - 1u);
+    *byte = board_rx.buf[tail];
+    board_rx.tail = (tail + 1u) & (BOARD_RX_RING_SIZE - 1u);
     return true;
 }
 
-uint32_t board_rx_overruns(void) { return ring_overruns; }
+/* A complete frame (a delimiter not yet taken) or a batch waiting. */
+static bool rx_ready(void) {
+    return board_rx.delimiters != rx_delimiters_taken ||
+           ((board_rx.head - board_rx.tail) & (BOARD_RX_RING_SIZE - 1u)) >= BOARD_RX_BATCH;
+}
+
+size_t board_uart_read_some(uint8_t *dst, size_t cap) {
+    if (!rx_ready()) {
+        return 0;
+    }
+    const uint32_t delims = board_rx.delimiters; /* before head: each one counted lies before it */
+    const uint32_t head = board_rx.head;
+    uint32_t tail = board_rx.tail;
+    size_t n = 0;
+    while (tail != head && n < cap) {
+        dst[n++] = board_rx.buf[tail];
+        tail = (tail + 1u) & (BOARD_RX_RING_SIZE - 1u);
+    }
+    board_rx.tail = tail;
+    if (tail == head) {
+        rx_delimiters_taken = delims;
+    }
+    return n;
+}
+
+uint32_t board_rx_overruns(void) { return board_rx.overruns; }
 
 void board_idle(void) {
     __asm volatile("cpsid i");
-    if (ring_tail == ring_head) {
+    while (!rx_ready()) {
         __asm volatile("wfi"); /* wakes on the pending interrupt even with PRIMASK set */
+        __asm volatile("cpsie i");
+        __asm volatile("cpsid i");
     }
     __asm volatile("cpsie i");
 }

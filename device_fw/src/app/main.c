@@ -314,11 +314,12 @@ int main(void) {
         board_system_reset();
     }
     for (;;) {
-        uint8_t b;
+        uint8_t buf[BOARD_RX_BATCH]; /* bytes are taken from the ring in batches (board_idle) */
         board_watchdog_kick();
         dispatcher.counters.rx_overruns = board_rx_overruns();
-        if (board_uart_read(&b)) {
-            if (proto_dispatch_byte(&dispatcher, b) != PROTO_OK) {
+        const size_t n = board_uart_read_some(buf, sizeof buf);
+        if (n != 0u) {
+            if (proto_dispatch_bytes(&dispatcher, buf, n) != PROTO_OK) {
                 board_system_reset();
             }
         } else {

@@ -87,6 +87,9 @@ typedef struct {
  * the last entry so that the top of the range needs no branch. */
 extern const int16_t nn_sigmoid_lut[258];
 extern const int16_t nn_tanh_lut[258];
+/* The same tables packed, one word per step: lut[i] (low half) and lut[i + 1] - lut[i] (high half). */
+extern const uint32_t nn_sigmoid_lutp[256];
+extern const uint32_t nn_tanh_lutp[256];
 
 int32_t nn_requant(int64_t acc, int shift, int bits);
 int16_t nn_sat16(int32_t v);
@@ -98,7 +101,8 @@ void nn_fully_connected_q(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int
 void nn_fully_connected_blk_s32(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits);
 #if NN_BLK_DSP
 /* Cortex-M4 assembly for the wb layout's common case (out_bits 16, out a multiple of 4, in_pad a
- * multiple of 8, y 4-byte aligned); n_blocks = out / 4, n8 = in_pad / 8, both >= 1. */
+ * multiple of 8 and at most 64, y 4-byte aligned); n_blocks = out / 4 >= 1, n8 = in_pad / 8 in 1..8,
+ * shift in 1..31. */
 void nn_fc_blk16_m4(const int16_t *wb, const int32_t *bias_r, const int16_t *x, int16_t *y, uint32_t n_blocks,
                     uint32_t n8, int32_t shift);
 #else
@@ -111,6 +115,10 @@ uint32_t nn_fc_chain_kx(const int16_t *x, uint32_t n);
  * multiple of 8, y 4-byte aligned); n_blocks = out / 4, n8 = in / 8, both >= 1. */
 void nn_fc_chain16_m3(const uint32_t *wc, const int32_t *init, const int16_t *x, int16_t *y, uint32_t n_blocks,
                       uint32_t n8, int32_t shift, uint32_t kx);
+/* The same, two blocks per pass (out a multiple of 8, in a multiple of 8 and at most 64, x and y
+ * 4-byte aligned); n_pairs = out / 8, n8 = in / 8, both >= 1; shift in 1..31. */
+void nn_fc_chain16x8_m3(const uint32_t *wc, const int32_t *init, const int16_t *x, int16_t *y, uint32_t n_pairs,
+                        uint32_t n8, int32_t shift, uint32_t kx);
 #endif
 #endif
 /* The first layer of the student: centre the 3 counts, FC to the hidden size, ReLU.

@@ -13,6 +13,12 @@ static inline void nn_chain_store4(int16_t *y, uint32_t left, const int32_t acc[
 
 void nn_fc_blk_chain(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits, uint32_t kx) {
 #if defined(__ARM_ARCH_7M__) && !defined(NN_PURE_C)
+    if (out_bits == 16 && (fc->out & 7u) == 0u && (fc->in & 7u) == 0u && fc->in <= 64u &&
+        fc->shift >= 1 && fc->shift <= 31 && (((uintptr_t)y | (uintptr_t)x) & 3u) == 0u && fc->out != 0u &&
+        fc->in != 0u) {
+        nn_fc_chain16x8_m3(fc->wc, fc->bias_r, x, y, fc->out >> 3, fc->in >> 3, fc->shift, kx);
+        return;
+    }
     if (out_bits == 16 && (fc->out & 3u) == 0u && (fc->in & 7u) == 0u && ((uintptr_t)y & 3u) == 0u &&
         fc->out != 0u && fc->in != 0u) {
         nn_fc_chain16_m3(fc->wc, fc->bias_r, x, y, fc->out >> 2, fc->in >> 3, fc->shift, kx);

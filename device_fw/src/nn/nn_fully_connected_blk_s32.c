@@ -17,8 +17,8 @@
 typedef uint32_t __attribute__((may_alias)) nn_u32_alias_t;
 
 void nn_fully_connected_blk_s32(const nn_fc_q_t *fc, const int16_t *x, int16_t *y, int out_bits) {
-    if (out_bits == 16 && (fc->out & 3u) == 0u && (fc->in_pad & 7u) == 0u && ((uintptr_t)y & 3u) == 0u &&
-        fc->out != 0u) {
+    if (out_bits == 16 && (fc->out & 3u) == 0u && (fc->in_pad & 7u) == 0u && fc->in_pad != 0u &&
+        fc->in_pad <= 64u && fc->shift >= 1 && fc->shift <= 31 && ((uintptr_t)y & 3u) == 0u && fc->out != 0u) {
         nn_fc_blk16_m4(fc->wb, fc->bias_r, x, y, fc->out >> 2, fc->in_pad >> 3, fc->shift);
         return;
     }

@@ -66,6 +66,10 @@ typedef struct {
 void proto_cobs_decoder_init(proto_cobs_decoder_t *d, uint8_t *buf, size_t cap);
 /* Feed one byte. After PROTO_COBS_FRAME, d->len is valid until the next call. */
 proto_cobs_event_t proto_cobs_decoder_push(proto_cobs_decoder_t *d, uint8_t byte);
+/* Feed bytes from data[0..n) as proto_cobs_decoder_push would, one by one, stopping after the first
+ * byte whose event is not PROTO_COBS_MORE: returns how many were consumed, the event in *ev (MORE
+ * when all n were consumed without one). The bytes inside a COBS block are copied in one loop. */
+size_t proto_cobs_decoder_feed(proto_cobs_decoder_t *d, const uint8_t *data, size_t n, proto_cobs_event_t *ev);
 
 /* ---- frames ---- */
 typedef struct {
@@ -126,6 +130,8 @@ void proto_dispatcher_init(proto_dispatcher_t *d, proto_stream_t out, proto_hand
 /* Feed one received byte; answers complete frames through the output stream.
  * Returns PROTO_E_STREAM if the reply could not be written, PROTO_OK otherwise. */
 PROTO_WUR proto_status_t proto_dispatch_byte(proto_dispatcher_t *d, uint8_t byte);
+/* Feed n received bytes, as n calls of proto_dispatch_byte would (stopping at the first error). */
+PROTO_WUR proto_status_t proto_dispatch_bytes(proto_dispatcher_t *d, const uint8_t *data, size_t n);
 /* Send a Log frame (level, text) between replies. */
 PROTO_WUR proto_status_t proto_send_log(proto_dispatcher_t *d, uint8_t level, const char *text);
 

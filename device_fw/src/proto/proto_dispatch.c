@@ -111,8 +111,8 @@ static proto_status_t on_frame(proto_dispatcher_t *d, size_t n) {
     return proto_frame_write(&d->out, reply_type, h.seq, d->reply, reply_len);
 }
 
-proto_status_t proto_dispatch_byte(proto_dispatcher_t *d, uint8_t byte) {
-    switch (proto_cobs_decoder_push(&d->dec, byte)) {
+static proto_status_t on_event(proto_dispatcher_t *d, proto_cobs_event_t ev) {
+    switch (ev) {
     case PROTO_COBS_MORE:
         return PROTO_OK;
     case PROTO_COBS_FRAME:
@@ -125,6 +125,24 @@ proto_status_t proto_dispatch_byte(proto_dispatcher_t *d, uint8_t byte) {
         d->counters.length_errors++;
         return send_error(d, PROTO_E_LENGTH, 0xFFFFu, 0);
     }
+}
+
+proto_status_t proto_dispatch_byte(proto_dispatcher_t *d, uint8_t byte) {
+    return on_event(d, proto_cobs_decoder_push(&d->dec, byte));
+}
+
+proto_status_t proto_dispatch_bytes(proto_dispatcher_t *d, const uint8_t *data, size_t n) {
+    while (n != 0u) {
+        proto_cobs_event_t ev;
+        const size_t used = proto_cobs_decoder_feed(&d->dec, data, n, &ev);
+        data += used;
+        n -= used;
+        const proto_status_t st = on_event(d, ev);
+        if (st != PROTO_OK) {
+            return st;
+        }
+    }
+    return PROTO_OK;
 }
 
 proto_status_t proto_send_log(proto_dispatcher_t *d, uint8_t level, const char *text) {

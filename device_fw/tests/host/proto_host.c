@@ -42,8 +42,9 @@ long proto_host_deframe(const uint8_t *in, size_t n, uint8_t *out, size_t cap) {
     proto_cobs_decoder_t d;
     proto_cobs_decoder_init(&d, rx, sizeof rx);
     size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
-        proto_cobs_event_t ev = proto_cobs_decoder_push(&d, in[i]);
+    for (size_t i = 0; i < n;) { /* the buffer form (what the firmware's main loop feeds) */
+        proto_cobs_event_t ev;
+        i += proto_cobs_decoder_feed(&d, in + i, n - i, &ev);
         if (ev == PROTO_COBS_MORE) {
             continue;
         }
@@ -149,12 +150,16 @@ void proto_host_session_start(uint8_t *out, size_t cap) {
 }
 
 long proto_host_session_feed(const uint8_t *in, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        if (proto_dispatch_byte(&g_disp, in[i]) != PROTO_OK) {
+    /* odd chunk sizes, so that frames and COBS blocks straddle the calls of the buffer form */
+    for (size_t i = 0; i < n;) {
+        const size_t k = n - i < 7u ? n - i : 7u;
+        if (proto_dispatch_bytes(&g_disp, in + i, k) != PROTO_OK) {
             return -1;
         }
+        i += k;
     }
     return (long)g_out.len;
 }
+
 
 uint32_t proto_host_session_infer_calls(void) { return g_infer_calls; }
