@@ -997,7 +997,8 @@ def _cmd_bench_fw(args: argparse.Namespace) -> int:
     _resolve_cases(args, model)
     fx = load_fixtures(Path(args.fixtures), model)
     boards = args.board
-    rows = run_fw_bench(fx, model.models_dir, boards, args.repeat, log=lambda m: print(m, file=sys.stderr))
+    rows = run_fw_bench(fx, model.models_dir, boards, args.repeat, log=lambda m: print(m, file=sys.stderr),
+                        cycles=not args.no_cycles)
     print(format_bench(rows, args.repeat))
     if args.breakdown:
         from harness.bench.fwbench import format_breakdown
@@ -1146,13 +1147,17 @@ def _build_parser() -> argparse.ArgumentParser:
                     "fixtures/models/quant_bench.json); default: print only")
     bq.set_defaults(func=_cmd_bench_quant)
 
-    bf = bench.add_parser("fw", help="flash, RAM and emulated instructions per inference, board x variant")
+    bf = bench.add_parser("fw", help="flash, RAM, emulated instructions and estimated cycles per inference, "
+                          "board x variant")
     bf.add_argument("--board", action="append", help="repeatable; default: every packaged board"
                     ).completer = _complete_boards  # type: ignore[attr-defined]
     bf.add_argument("--repeat", type=int, default=1,
                     help="run N times and fail unless the counts are identical (default %(default)s)")
     bf.add_argument("--breakdown", action="store_true",
                     help="also trace one Infer exchange per board x variant: instructions per kernel group")
+    bf.add_argument("--no-cycles", action="store_true",
+                    help="skip the cycle estimate (it traces every image's windows through QEMU's execution log: "
+                    "about 20 minutes for the two packaged boards on 2 shared cores)")
     _models_and_fixtures(bf, boards=True)
     bf.set_defaults(func=_cmd_bench_fw)
 

@@ -123,7 +123,8 @@ class TimeBase(IntEnum):
     """DWT CYCCNT: core cycles on silicon. Renode's DWT model counts virtual time x clock instead
     (instructions / PerformanceInMips in quanta): the harness labels that by target, not by this value."""
     SYSTICK_ICOUNT = 1
-    """SysTick under QEMU -icount: emulated instructions, one per cycle by assumption."""
+    """SysTick under QEMU -icount: emulated instructions (the harness converts them to time counting
+    one instruction as one cycle; harness.bench.cycles estimates real cycles from QEMU's trace)."""
     NONE = 2
 
 

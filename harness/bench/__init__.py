@@ -1,3 +1,3 @@
-"""Benchmark commands that print figures: `hil bench fw` (flash, RAM, instructions per inference,
-per-kernel profile) and `hil bench link` (link faults). The KD and quantization benches live in
-training/ and quant/."""
+"""Benchmark commands that print figures: `hil bench fw` (flash, RAM, instructions and estimated
+cycles per inference, per-kernel profile; the cycle model is cycles.py) and `hil bench link` (link
+faults). The KD and quantization benches live in training/ and quant/."""

@@ -16,8 +16,10 @@ class EnergyEstimate:
     kind: str = "estimate"
 
 
-def estimate_energy(board: str, cycles: float) -> EnergyEstimate:
+def estimate_energy(board: str, cycles: float, time_base: str = "cycles") -> EnergyEstimate:
+    """E = cycles / f_clk x I_run x V. ``time_base`` names what ``cycles`` counts, for the basis
+    text: "cycles" (DWT), or "instructions as cycles" (an emulator's instruction count, 1 per cycle)."""
     b = BOARDS[board]
     j = cycles / b.clock_hz * b.run_current_a * b.supply_v
-    return EnergyEstimate(j, f"estimate: cycles / {b.clock_hz / 1e6:g} MHz x {b.run_current_a * 1e3:.2f} mA x "
+    return EnergyEstimate(j, f"estimate: {time_base} / {b.clock_hz / 1e6:g} MHz x {b.run_current_a * 1e3:.2f} mA x "
                              f"{b.supply_v} V ({b.power_source})")

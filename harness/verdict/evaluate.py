@@ -390,18 +390,21 @@ def run_device(
     not_exact = (f"; not exact: with {depth} requests in flight the UART receive interrupts of the next "
                  "window are counted inside the inference (use depth 1 for exact counts)") if depth > 1 else ""
     if info.time_base == TimeBase.SYSTICK_ICOUNT:
-        unit = "instructions (QEMU -icount; 1 instruction = 1 cycle assumed)" + not_exact
+        unit = ("instructions (QEMU -icount; ms and energy count 1 instruction as 1 cycle, not a cycle estimate: "
+                "real cores take more, see hil bench fw's est. cycles)" + not_exact)
         dev_time = cycles / board.qemu_machine().ticks_per_instruction
         dev_us = dev_time / board.clock_hz * 1e6
     elif target.kind == "renode":
-        unit = f"instructions ({target.time_base_note()}; 1 instruction = 1 cycle assumed){not_exact}"
+        unit = (f"instructions ({target.time_base_note()}; ms and energy count 1 instruction as 1 cycle, not a cycle "
+                f"estimate: real cores take more, see hil bench fw's est. cycles){not_exact}")
         dev_time = cycles
         dev_us = cycles / info.clock_hz * 1e6
     else:
         unit = "cycles (DWT CYCCNT on silicon)"
         dev_time = cycles
         dev_us = cycles / info.clock_hz * 1e6
-    energy = measured or estimate_energy(target.board, float(dev_time.mean()))
+    energy = measured or estimate_energy(target.board, float(dev_time.mean()),
+                                         "cycles" if unit.startswith("cycles") else "instructions as cycles")
     run = DeviceRun(
         board=target.board, variant=target.variant, target=target.kind,
         info={k: (v.hex() if isinstance(v, bytes) else v) for k, v in asdict(info).items()},

@@ -300,7 +300,7 @@ def run_stream(target: Target, fx: FixtureSet, models: ModelDescriptor, hop: int
     run.per_sample = float(np.mean(per_sample)) if per_sample else 0.0
     run.last_sample_to_result = float(np.mean(latency)) if latency else 0.0
     run.last_sample_to_result_max = float(np.max(latency)) if latency else 0.0
-    e = estimate_energy(target.board, run.per_sample)
+    e = estimate_energy(target.board, run.per_sample, "cycles" if target.kind == "board" else "instructions as cycles")
     run.energy_per_sample_uj, run.energy_basis = e.joules * 1e6, e.basis
     return run
 
@@ -320,7 +320,8 @@ def format_stream_table(runs: list[StreamRun]) -> str:
                      f"{'PASS' if r.passed else 'FAIL'}")
     lines += [
         "time: " + "; ".join(sorted({r.time_unit for r in runs})) + ", converted at the real board clock "
-        "(1 instruction = 1 cycle assumed); last->result: the window's last sample plus the head",
+        "(1 instruction counted as 1 cycle: not a cycle estimate, real cores take more; hil bench fw gives one); "
+        "last->result: the window's last sample plus the head",
         "duty cycle: active time per sample x sample rate; J/h: active energy per hour (estimate from the board "
         "table, sleep current not included)",
     ]
