@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import CATTLE, FIXTURES, needs_qemu
 from cproto import CProto, build_host
-from test_client import CSessionPort
+from test_client import CSessionPort, _Loop
 
 from harness.device.client import MISSING_COPIES, DeviceClient
 from harness.device.linkfaults import FaultyPort, LinkFaults
@@ -263,25 +263,12 @@ def test_windows_in_parts_survive_every_per_byte_fault_kind_against_the_c_dispat
 
 # ---- per-byte faults
 
-class _Sink:
-    def __init__(self) -> None:
-        self.sent = bytearray()
-        self.timeout = 0.01
-
-    def write(self, data: bytes) -> int:
-        self.sent += data
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-
 FRAMES = [bytes([1 + i % 250]) * 40 + b"\x00" for i in range(500)]
 CLEAN = b"".join(FRAMES)
 
 
 def _bytes_through(spec: str, seed: int = 1) -> tuple[bytes, dict[str, int]]:
-    sink = _Sink()
+    sink = _Loop()
     fp = FaultyPort(sink, LinkFaults.parse(spec, seed, "to-device", unit="byte"))
     for f in FRAMES:
         fp.write(f)
@@ -305,7 +292,7 @@ def test_per_byte_faults_meet_bytes_at_their_rate_seeded() -> None:
 
 
 def test_a_per_byte_stall_holds_that_byte_and_everything_after_it() -> None:
-    sink = _Sink()
+    sink = _Loop()
     fp = FaultyPort(sink, LinkFaults({"stall": 0.2}, "to-device", 3, stall_s=0.05, unit="byte"))
     fp.write(FRAMES[0])
     n_stalls = fp.injected()["to-device"].get("stall", 0)
